@@ -1,0 +1,108 @@
+/*
+ * ociruntime's C shim: the Linux system calls Python's os module lacks.
+ *
+ * Every function returns what the kernel returned (-1 with errno set on failure); the
+ * Python face in ociruntime/_shim.py turns -1 into OSError(errno, "<syscall>: ...").
+ * Nothing here allocates, keeps state, or calls back into Python.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <sched.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/vfs.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+struct oci_open_how {
+    uint64_t flags;
+    uint64_t mode;
+    uint64_t resolve;
+};
+
+int oci_unshare(int flags) { return unshare(flags); }
+
+int oci_setns(int fd, int nstype) { return setns(fd, nstype); }
+
+int oci_pivot_root(const char *new_root, const char *put_old)
+{
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int oci_mount(const char *source, const char *target, const char *fstype,
+              unsigned long flags, const char *data)
+{
+    return mount(source, target, fstype, flags, data);
+}
+
+int oci_umount2(const char *target, int flags) { return umount2(target, flags); }
+
+int oci_setdomainname(const char *name, size_t len) { return setdomainname(name, len); }
+
+int oci_sethostname(const char *name, size_t len) { return sethostname(name, len); }
+
+int oci_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4,
+              unsigned long a5)
+{
+    return prctl(option, a2, a3, a4, a5);
+}
+
+/* openat2(2): the kernel resolves the path, e.g. confined to dirfd with RESOLVE_IN_ROOT. */
+int oci_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve)
+{
+    struct oci_open_how how = {flags, mode, resolve};
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+int oci_close_range(unsigned int first, unsigned int last, unsigned int flags)
+{
+    return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+/* Sets all three capability sets of the calling thread from 64-bit masks. */
+int oci_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable)
+{
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    data[0].effective = (uint32_t)effective;
+    data[1].effective = (uint32_t)(effective >> 32);
+    data[0].permitted = (uint32_t)permitted;
+    data[1].permitted = (uint32_t)(permitted >> 32);
+    data[0].inheritable = (uint32_t)inheritable;
+    data[1].inheritable = (uint32_t)(inheritable >> 32);
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+/* keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring per container. */
+long oci_join_session_keyring(const char *name)
+{
+    return syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name, 0, 0, 0);
+}
+
+/* The filesystem magic of an open fd: proves a handle is really procfs, tmpfs, ... */
+long oci_fstatfs_type(int fd)
+{
+    struct statfs buf;
+    if (fstatfs(fd, &buf) < 0)
+        return -1;
+    return (long)buf.f_type;
+}
+
+/* bpf(2), for the cgroup v2 device filter; attr is built by the caller. */
+long oci_bpf(int cmd, void *attr, unsigned int size)
+{
+    return syscall(SYS_bpf, cmd, attr, size);
+}

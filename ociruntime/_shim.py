@@ -1,0 +1,133 @@
+"""Python face of the C shim: every raw system call the runtime makes goes through here.
+
+Each wrapper raises ``OSError(errno, "<syscall>: <strerror>")`` on failure, so callers
+can report which call failed.  Tests may replace functions of this module.
+"""
+
+import os
+
+from ._shim_c import ffi, lib
+
+# clone(2)/unshare(2) namespace flags
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+# mount(2) flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 0x20000
+MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
+MS_SHARED = 0x100000
+MS_RELATIME = 0x200000
+MS_STRICTATIME = 0x1000000
+MS_LAZYTIME = 0x2000000
+MNT_DETACH = 0x2
+
+# prctl(2) options
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# openat2(2) resolve flags
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+
+CLOSE_RANGE_CLOEXEC = 0x4
+
+
+def _check(name: str, result: int) -> int:
+    if result < 0:
+        err = ffi.errno
+        raise OSError(err, f"{name}: {os.strerror(err)}")
+    return result
+
+
+def _b(value: str | None):
+    return ffi.NULL if value is None else os.fsencode(value)
+
+
+def unshare(flags: int) -> None:
+    _check("unshare", lib.oci_unshare(flags))
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    _check("setns", lib.oci_setns(fd, nstype))
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    _check("pivot_root", lib.oci_pivot_root(_b(new_root), _b(put_old)))
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0,
+          data: str | None = None) -> None:
+    _check("mount", lib.oci_mount(_b(source), _b(target), _b(fstype), flags, _b(data)))
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    _check("umount2", lib.oci_umount2(_b(target), flags))
+
+
+def sethostname(name: str) -> None:
+    raw = os.fsencode(name)
+    _check("sethostname", lib.oci_sethostname(raw, len(raw)))
+
+
+def setdomainname(name: str) -> None:
+    raw = os.fsencode(name)
+    _check("setdomainname", lib.oci_setdomainname(raw, len(raw)))
+
+
+def prctl(option: int, a2: int = 0, a3: int = 0, a4: int = 0, a5: int = 0) -> int:
+    return _check("prctl", lib.oci_prctl(option, a2, a3, a4, a5))
+
+
+def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) -> int:
+    return _check("openat2", lib.oci_openat2(dirfd, _b(path), flags | os.O_CLOEXEC, mode, resolve))
+
+
+def close_range(first: int, last: int = 0xFFFFFFFF, flags: int = 0) -> None:
+    _check("close_range", lib.oci_close_range(first, last, flags))
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    _check("capset", lib.oci_capset(effective, permitted, inheritable))
+
+
+def join_session_keyring(name: str | None = None) -> None:
+    _check("keyctl", lib.oci_join_session_keyring(_b(name)))
+
+
+def fstatfs_type(fd: int) -> int:
+    return _check("fstatfs", lib.oci_fstatfs_type(fd))
+
+
+def bpf(cmd: int, attr: bytearray) -> int:
+    """bpf(2) with ``attr`` (a union bpf_attr laid out by the caller, updated in place)."""
+    buf = ffi.from_buffer(attr)
+    return _check("bpf", lib.oci_bpf(cmd, buf, len(attr)))

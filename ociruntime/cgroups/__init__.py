@@ -1,0 +1,121 @@
+"""Cgroup managers: one interface, one implementation per driver (v1/hybrid and v2).
+
+``open_manager`` picks the driver from what the host mounts at /sys/fs/cgroup; the chosen
+manager's ``describe()`` is saved in the container state so later commands (``delete``,
+``kill --all``) reopen exactly the same cgroups with ``from_description``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from ..errors import CgroupError, NotSupportedError
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class Manager:
+    """A container's cgroup on one driver. ``paths`` maps a hierarchy key to a directory."""
+
+    driver = ""
+
+    def __init__(self, paths: dict[str, str]):
+        self.paths = paths
+
+    def create(self, device_rules: list[dict]) -> None:
+        """Creates the cgroup directories and applies the device rules."""
+        raise NotImplementedError
+
+    def join(self, pid: int) -> None:
+        """Moves ``pid`` (0: the caller) into the cgroup in every hierarchy."""
+        for path in self.paths.values():
+            _write(os.path.join(path, "cgroup.procs"), str(pid))
+
+    def pids(self) -> list[int]:
+        """PIDs of every process in the container's cgroup."""
+        try:
+            with open(os.path.join(self._main_path(), "cgroup.procs")) as f:
+                return [int(line) for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def mount_sources(self) -> list[tuple[str, str]]:
+        """(name under the container's /sys/fs/cgroup, host directory) pairs to bind-mount."""
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        """Removes the container's cgroup directories (never their parents), waiting briefly
+        for exiting processes to leave them."""
+        for path in self.paths.values():
+            _rmdir_retry(path)
+
+    def describe(self) -> dict:
+        return {"driver": self.driver, "paths": self.paths}
+
+    def _main_path(self) -> str:
+        return next(iter(self.paths.values()))
+
+
+def _write(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as err:
+        raise CgroupError(f"cgroup: writing {value!r} to {path}: {err.strerror}") from None
+
+
+def _rmdir_retry(path: str, attempts: int = 200) -> None:
+    for _ in range(attempts):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as err:
+            if err.errno != errno.EBUSY:
+                raise CgroupError(f"cgroup: removing {path}: {err.strerror}") from None
+        time.sleep(0.005)
+    raise CgroupError(f"cgroup: removing {path}: processes are still in it")
+
+
+def host_driver() -> str:
+    """"v2" on a unified host, "v1" on a legacy or hybrid one."""
+    from ..mountinfo import mounts
+
+    for mount in mounts():
+        if mount.mount_point == CGROUP_ROOT:
+            return "v2" if mount.fstype == "cgroup2" else "v1"
+    raise CgroupError(f"cgroup: nothing is mounted at {CGROUP_ROOT}")
+
+
+def open_manager(config: dict, container_id: str, systemd: bool = False) -> Manager:
+    """The manager for a new container, from ``linux.cgroupsPath`` (runc's path rules)."""
+    if systemd:
+        raise NotSupportedError("--systemd-cgroup: systemd is not running as init on this host")
+    path = config.get("linux", {}).get("cgroupsPath") or ""
+    if host_driver() == "v2":
+        from .v2 import V2Manager
+
+        return V2Manager.for_path(path, container_id)
+    from .v1 import V1Manager
+
+    return V1Manager.for_path(path, container_id)
+
+
+def from_description(description: dict) -> Manager:
+    """Reopens the manager a container's state recorded."""
+    if description["driver"] == "v2":
+        from .v2 import V2Manager as cls
+    else:
+        from .v1 import V1Manager as cls
+    return cls(description["paths"])
+
+
+def nested_path(own_cgroup: str, path: str, container_id: str) -> str:
+    """runc's rule: an absolute cgroupsPath is used as given; a relative or empty one is
+    placed below the runtime's own cgroup (empty means the container ID)."""
+    if path.startswith("/"):
+        return os.path.normpath(path)
+    return os.path.normpath(os.path.join(own_cgroup, path or container_id))

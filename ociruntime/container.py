@@ -1,0 +1,216 @@
+"""Lifecycle operations (runtime.md "Operations"): create, start, state, kill, delete, run.
+
+Each operation takes the container's lock, checks the state it needs, does its work and
+leaves either the new state or, on failure, everything as it was before (for ``create``:
+nothing at all: no state dir, cgroup, mount or process).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from datetime import datetime, timezone
+
+from .errors import OCIError, ProcessError, StateError
+from .state import CREATED, INIT_SOCKET, RUNNING, STOPPED, Container, StateStore, proc_stat, write_atomic
+
+
+class Runtime:
+    """The operations on the containers of one ``--root``."""
+
+    def __init__(self, root: str, systemd_cgroup: bool = False, warn=None):
+        self.store = StateStore(root)
+        self.systemd_cgroup = systemd_cgroup
+        self.warn = warn or (lambda message: None)
+
+    # -- create ------------------------------------------------------------------------
+    def create(self, container_id: str, bundle_path: str, pid_file: str | None = None,
+               no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0) -> Container:
+        from .cgroups import open_manager
+        from .cgroups.devices import effective_rules
+        from .process.init import InitContext
+        from .process.parent import InitProcess, sealed_trampoline
+        from .security.capabilities import masks
+        from .spec import load_bundle
+
+        self.store.check_free(container_id)
+        bundle = load_bundle(bundle_path)
+        capability_sets = masks(bundle.config)
+        self._warn_ambient(capability_sets)
+        cgroup = open_manager(bundle.config, container_id, self.systemd_cgroup)
+        directory = self.store.create(container_id)
+        created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        container = Container(directory, {
+            "id": container_id, "status": "creating", "bundle": bundle.path,
+            "rootfs": bundle.rootfs, "created": created, "config": bundle.config,
+            "cgroup": cgroup.describe(),
+        })
+        init = None
+        try:
+            container.save()
+            cgroup.create(effective_rules(bundle.config))
+            ctx = InitContext(bundle.config, bundle.path, bundle.rootfs, directory, cgroup,
+                              sealed_trampoline(), no_pivot, no_new_keyring, preserve_fds,
+                              capability_sets)
+            init = InitProcess(ctx, container.oci_state() | {"status": "creating"})
+            pid = init.spawn()
+            container.data.update(pid=pid, start_time=proc_stat(pid)[1], status=CREATED)
+            if pid_file:
+                write_atomic(os.path.abspath(pid_file), str(pid), 0o644)
+            container.save()
+        except BaseException:
+            if init is not None:
+                init.kill()
+            self._remove(container, cgroup)
+            raise
+        return container
+
+    def _warn_ambient(self, sets: dict[str, int] | None) -> None:
+        from .security.capabilities import names, raisable_ambient
+
+        if sets and sets["ambient"] != raisable_ambient(sets):
+            skipped = ", ".join(names(sets["ambient"] & ~raisable_ambient(sets)))
+            self.warn(f"process.capabilities.ambient: {skipped} not also permitted and inheritable: "
+                      "the kernel cannot raise them, skipped as runc does")
+
+    def _remove(self, container: Container, cgroup=None) -> None:
+        from .cgroups import from_description
+
+        cgroup = cgroup or from_description(container.data["cgroup"])
+        try:
+            cgroup.destroy()
+        finally:
+            self.store.remove(container.id)
+
+    # -- start -------------------------------------------------------------------------
+    def start(self, container_id: str) -> None:
+        lock = self.store.lock(container_id)
+        try:
+            container = self.store.load(container_id)
+            status = container.status()
+            if status != CREATED:
+                raise StateError(f"cannot start container {container_id}: it is {status}, not created")
+            self._release_init(container)
+            container.save()
+        finally:
+            os.close(lock)
+        from .hooks import run_hooks
+
+        run_hooks(container.config, "poststart", container.oci_state(), self.warn)
+
+    def _release_init(self, container: Container) -> None:
+        """Connects to the waiting init, which then execs; EOF means the exec happened."""
+        cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            os.chdir(container.directory)
+            try:
+                sock.connect(INIT_SOCKET)
+            except OSError as err:
+                raise ProcessError(f"container {container.id}: init is not waiting: {err.strerror}") from None
+            finally:
+                os.unlink(INIT_SOCKET)
+            report = b""
+            while chunk := sock.recv(4096):
+                report += chunk
+        finally:
+            sock.close()
+            os.fchdir(cwd)
+            os.close(cwd)
+        if report:
+            raise ProcessError(self._exec_error(container, report.decode(errors="replace")))
+
+    @staticmethod
+    def _exec_error(container: Container, report: str) -> str:
+        if report.startswith("E"):
+            args0 = container.config["process"]["args"][0]
+            return f'exec: "{args0}": {os.strerror(int(report[1:]))}'
+        return report[1:]
+
+    # -- state, list -------------------------------------------------------------------
+    def state(self, container_id: str) -> dict:
+        return self.store.load(container_id).oci_state()
+
+    def list(self) -> list[dict]:
+        return [c.oci_state() for c in self.store.list()]
+
+    # -- kill --------------------------------------------------------------------------
+    def kill(self, container_id: str, sig: int, all_processes: bool = False) -> None:
+        container = self.store.load(container_id)
+        status = container.status()
+        if status not in (CREATED, RUNNING):
+            raise StateError(f"container {container_id} is {status}: container not running")
+        pids = self._cgroup_pids(container) if all_processes else [container.pid]
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                if pid == container.pid:
+                    raise StateError(f"container {container_id}: no such process") from None
+
+    @staticmethod
+    def _cgroup_pids(container: Container) -> list[int]:
+        from .cgroups import from_description
+
+        return from_description(container.data["cgroup"]).pids()
+
+    # -- delete ------------------------------------------------------------------------
+    def delete(self, container_id: str, force: bool = False) -> None:
+        """Removes a stopped (or, like runc, a created) container; ``force`` kills a running
+        one first.  poststop hooks run last, their failures are only warnings."""
+        lock = self.store.lock(container_id)
+        try:
+            container = self.store.load(container_id)
+            status = container.status()
+            if status == RUNNING and not force:
+                raise StateError(f"cannot delete container {container_id} that is not stopped: {status}")
+            if status != STOPPED:
+                self._kill_all(container)
+            self._remove(container)
+        finally:
+            os.close(lock)
+        from .hooks import run_hooks
+
+        run_hooks(container.config, "poststop", container.oci_state() | {"status": STOPPED, "pid": 0}, self.warn)
+
+    def _kill_all(self, container: Container, timeout: float = 10.0) -> None:
+        pids = set(self._cgroup_pids(container))
+        if container.init_alive():
+            pids.add(container.pid)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while container.init_alive() or self._cgroup_pids(container):
+            if time.monotonic() > deadline:
+                raise OCIError(f"container {container.id}: processes did not exit after SIGKILL")
+            time.sleep(0.005)
+
+    # -- run ---------------------------------------------------------------------------
+    def run(self, container_id: str, bundle_path: str, detach: bool = False, **create_args) -> int:
+        """create + start; in the foreground also wait, forward signals, delete, and return
+        the container's exit code."""
+        from .process.parent import wait_exit
+
+        container = self.create(container_id, bundle_path, **create_args)
+        try:
+            self.start(container_id)
+        except BaseException:
+            self.delete(container_id, force=True)
+            raise
+        if detach:
+            return 0
+        forwarded = [s for s in signal.valid_signals()
+                     if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+        for sig in forwarded:
+            try:
+                signal.signal(sig, lambda signum, _frame: os.kill(container.pid, signum))
+            except (OSError, ValueError):
+                pass
+        code = wait_exit(container.pid)
+        self.delete(container_id, force=True)
+        return code

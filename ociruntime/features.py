@@ -1,0 +1,30 @@
+"""The features document (features.md, features-linux.md), built from what the code applies."""
+
+from __future__ import annotations
+
+from . import SPEC_VERSION, __version__
+
+
+def features_document() -> dict:
+    from .rootfs import MOUNT_FLAGS, PROPAGATION
+    from .security.capabilities import known
+    from .spec.support import NAMESPACES
+
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": SPEC_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": sorted([*MOUNT_FLAGS, *PROPAGATION]),
+        "linux": {
+            "namespaces": list(NAMESPACES),
+            "capabilities": known(),
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {"org.opencontainers.runtime-spec.features.ociruntime.version": __version__},
+    }
+

@@ -1,0 +1,46 @@
+"""Where errors and warnings go: always stderr (one line), and ``--log`` in text or JSON.
+
+containerd reads the last ``error`` line of a JSON log; podman parses the whole file as one
+object, so a failure writes exactly one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+
+class Logger:
+    def __init__(self, path: str | None = None, fmt: str = "text", debug: bool = False):
+        self.path = path
+        self.fmt = fmt
+        self.debug_enabled = debug
+
+    def error(self, message: str) -> None:
+        print(f"ociruntime: {message}", file=sys.stderr)
+        self._write("error", message)
+
+    def warning(self, message: str) -> None:
+        print(f"ociruntime: warning: {message}", file=sys.stderr)
+        self._write("warning", message)
+
+    def debug(self, message: str) -> None:
+        if self.debug_enabled:
+            self._write("debug", message)
+
+    def _write(self, level: str, message: str) -> None:
+        if not self.path:
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+        if self.fmt == "json":
+            line = json.dumps({"level": level, "msg": message, "time": stamp})
+        else:
+            line = f"time={json.dumps(stamp)} level={level} msg={json.dumps(message)}"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)

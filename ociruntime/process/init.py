@@ -1,0 +1,241 @@
+"""The container side of create: everything from the fork to the final execve.
+
+Runs in forked copies of the runtime process, so it has the parent's objects without any
+serialisation.  It must never return into the CLI: every path ends in ``os._exit`` or the
+exec of the trampoline.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+from dataclasses import dataclass
+
+from .. import _shim, namespaces
+from ..cgroups import Manager
+from ..errors import OCIError
+from ..hooks import run_hooks
+from ..rootfs import RootfsBuilder
+from ..security import capabilities
+from ..state import INIT_SOCKET
+from .sync import Channel
+
+TRAMPOLINE_ARGV0 = "ociruntime-exec"
+
+
+@dataclass
+class InitContext:
+    """What the init needs, prepared by the parent before the fork."""
+
+    config: dict
+    bundle: str
+    rootfs: str
+    state_dir: str
+    cgroup: Manager
+    trampoline_fd: int
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+    capabilities: dict[str, int] | None = None
+
+
+def intermediate(channel: Channel, ctx: InitContext) -> None:
+    """Enters namespaces and cgroup, forks the init, reports its PID, exits."""
+    try:
+        _shim.prctl(_shim.PR_SET_DUMPABLE, 0)
+        namespaces.enter(ctx.config, lambda: ctx.cgroup.join(0))
+        pid = os.fork()
+        if pid == 0:
+            _init(channel, ctx)
+        channel.send("pid", pid=pid)
+        os._exit(0)
+    except BaseException as err:  # noqa: BLE001 - must end in _exit whatever happens
+        _report(channel, err)
+        os._exit(1)
+
+
+def _report(channel: Channel, err: BaseException) -> None:
+    message = str(err) if isinstance(err, OCIError) else _describe(err)
+    try:
+        channel.send("error", message=message)
+    except OSError:
+        pass
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, OSError):
+        return f"container init: {err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+    return f"container init: {type(err).__name__}: {err}"
+
+
+def _init(channel: Channel, ctx: InitContext) -> None:
+    """PID 1 of the container: set everything up, wait for start, exec."""
+    connection = None
+    try:
+        host_pid = channel.recv("pid")["pid"]
+        listener = _prepare(channel, ctx, host_pid)
+        channel.send("ready")
+        channel.close()
+        connection, _ = listener.accept()
+        listener.close()
+        _start(ctx, connection, host_pid)
+    except BaseException as err:  # noqa: BLE001
+        if connection is None:
+            _report(channel, err)
+        else:
+            try:
+                connection.send(b"M" + (str(err) if isinstance(err, OCIError) else _describe(err)).encode())
+            except OSError:
+                pass
+    os._exit(1)
+
+
+def _prepare(channel: Channel, ctx: InitContext, host_pid: int) -> socket.socket:
+    """Everything before ``start``; returns the socket ``start`` will connect to."""
+    config = ctx.config
+    os.setsid()
+    os.umask(0)
+    if not ctx.no_new_keyring:
+        _shim.join_session_keyring(None)
+    if "oomScoreAdj" in config.get("process", {}):
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(config["process"]["oomScoreAdj"]))
+    requested = namespaces.requested(config)
+    if "network" in requested and not requested["network"].get("path"):
+        namespaces.bring_up_loopback()
+    # bound while the state dir is still reachable; relative: socket paths are short
+    os.chdir(ctx.state_dir)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(INIT_SOCKET)
+    listener.listen(1)
+
+    builder = RootfsBuilder(config, ctx.bundle, ctx.rootfs, ctx.cgroup.mount_sources())
+    builder.prepare()
+    channel.send("hooks")
+    channel.recv("continue")
+    state = {"ociVersion": config["ociVersion"], "id": os.path.basename(ctx.state_dir),
+             "status": "creating", "pid": host_pid, "bundle": ctx.bundle}
+    if config.get("annotations"):
+        state["annotations"] = config["annotations"]
+    run_hooks(config, "createContainer", state)
+    process = config.get("process", {})
+    builder.make_cwd(process.get("cwd", "/"))
+    builder.pivot(ctx.no_pivot)
+    _set_names(config, requested)
+    builder.finish()
+    if process:
+        find_executable(process["args"][0], environment(process))
+    return listener
+
+
+def _set_names(config: dict, requested: dict) -> None:
+    for field, setter in (("hostname", _shim.sethostname), ("domainname", _shim.setdomainname)):
+        if field in config:
+            if "uts" not in requested:
+                raise OCIError(f"{field}: cannot be set without a new UTS namespace")
+            setter(config[field])
+
+
+def _start(ctx: InitContext, connection: socket.socket, host_pid: int) -> None:
+    """After ``start`` connected: startContainer hooks, the process's identity, exec."""
+    config = ctx.config
+    process = config["process"]
+    state = {"ociVersion": config["ociVersion"], "id": os.path.basename(ctx.state_dir),
+             "status": "running", "pid": host_pid, "bundle": ctx.bundle}
+    run_hooks(config, "startContainer", state)
+    env = environment(process)
+    path = find_executable(process["args"][0], env)
+    os.chdir(process.get("cwd", "/"))
+    if os.getcwd().startswith("(unreachable)"):
+        raise OCIError(f"process.cwd: {process.get('cwd')} is outside the container")
+    _set_identity(process, ctx.capabilities)
+    _reset_signals()
+    status_fd = connection.fileno()
+    _close_fds(ctx.preserve_fds, keep=status_fd)
+    argv = [TRAMPOLINE_ARGV0, str(status_fd), path, *process["args"]]
+    os.execve(ctx.trampoline_fd, argv, env)
+
+
+def _set_identity(process: dict, capability_sets: dict[str, int] | None) -> None:
+    """rlimits, user and groups, capabilities, no_new_privs, umask: runc's order."""
+    for index, rlimit in enumerate(process.get("rlimits") or []):
+        kind = getattr(resource, rlimit["type"], None)
+        if kind is None:
+            raise OCIError(f"process.rlimits[{index}].type: {rlimit['type']} is not known on this host")
+        try:
+            resource.prlimit(0, kind, (rlimit["soft"], rlimit["hard"]))
+        except (OSError, ValueError) as err:
+            raise OCIError(f"process.rlimits[{index}]: setting {rlimit['type']}: {err}") from None
+    sets = capability_sets
+    if sets is not None:
+        _shim.prctl(_shim.PR_SET_KEEPCAPS, 1)
+        capabilities.drop_bounding(sets["bounding"])
+    user = process.get("user", {})
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    os.setgroups(user.get("additionalGids") or [])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if sets is not None:
+        _shim.prctl(_shim.PR_SET_KEEPCAPS, 0)
+        capabilities.apply(sets)
+    if process.get("noNewPrivileges"):
+        _shim.prctl(_shim.PR_SET_NO_NEW_PRIVS, 1)
+    os.umask(user.get("umask", 0o022))
+
+
+def _reset_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so restore every
+    disposition and unblock everything before the process starts."""
+    for sig in signal.valid_signals():
+        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+            try:
+                signal.signal(sig, signal.SIG_DFL)
+            except (OSError, ValueError):
+                pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _close_fds(preserve: int, keep: int) -> None:
+    """Only 0-2 and the preserved fds may reach the container: everything else is marked
+    close-on-exec; ``keep`` (the status fd) is closed by the trampoline itself."""
+    _shim.close_range(3 + preserve, flags=_shim.CLOSE_RANGE_CLOEXEC)
+    for fd in range(3, 3 + preserve):
+        os.set_inheritable(fd, True)
+    os.set_inheritable(keep, True)
+
+
+def environment(process: dict) -> dict[str, str]:
+    """process.env as a dict, with HOME defaulted as runc does."""
+    env = dict(item.split("=", 1) if "=" in item else (item, "") for item in process.get("env") or [])
+    if "HOME" not in env:
+        env["HOME"] = _home_of(process.get("user", {}).get("uid", 0))
+    return env
+
+
+def _home_of(uid: int) -> str:
+    """The home directory of ``uid`` in the container's /etc/passwd, else "/"."""
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def find_executable(name: str, env: dict[str, str]) -> str:
+    """Resolves process.args[0] like execvp, with the container's PATH; errors use the
+    wording engines match on."""
+    if "/" in name:
+        if not os.path.exists(name):
+            raise OCIError(f'exec: "{name}": no such file or directory')
+        return name
+    for directory in env.get("PATH", "").split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise OCIError(f'exec: "{name}": executable file not found in $PATH')

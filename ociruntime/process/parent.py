@@ -1,0 +1,98 @@
+"""The runtime side of create: fork the init and walk it through the sync protocol."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+
+from .. import _shim
+from ..errors import OCIError, ProcessError
+from ..hooks import run_hooks
+from .init import InitContext, intermediate
+from .sync import Channel
+
+TRAMPOLINE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ociruntime-exec")
+_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+
+
+def sealed_trampoline() -> int:
+    """A sealed, close-on-exec memfd copy of the exec trampoline (see csrc/exec_trampoline.c):
+    nothing in the container can ever write the file its process was started from."""
+    try:
+        source = os.open(TRAMPOLINE, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise OCIError(f"{TRAMPOLINE}: {err.strerror} (is ociruntime installed correctly?)") from None
+    memfd = os.memfd_create("ociruntime-exec", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        size = os.fstat(source).st_size
+        while os.sendfile(memfd, source, None, size) > 0:
+            pass
+        os.fchmod(memfd, 0o555)
+        fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEALS)
+    finally:
+        os.close(source)
+    return memfd
+
+
+class InitProcess:
+    """A container init on its way from fork to "waiting for start"."""
+
+    def __init__(self, ctx: InitContext, hook_state: dict):
+        self.ctx = ctx
+        self.hook_state = hook_state
+        self.pid = 0
+
+    def spawn(self) -> int:
+        """Forks the init and drives it to the point where it waits for ``start``;
+        returns its PID.  On failure the init is killed and ProcessError raised."""
+        # orphans (the init, once the intermediate exits) are reparented to us
+        _shim.prctl(_shim.PR_SET_CHILD_SUBREAPER, 1)
+        ours, theirs = Channel.pair()
+        child = os.fork()
+        if child == 0:
+            ours.close()
+            intermediate(theirs, self.ctx)
+            os._exit(1)
+        theirs.close()
+        try:
+            self._drive(ours, child)
+        except BaseException:
+            self.kill()
+            raise
+        finally:
+            ours.close()
+        return self.pid
+
+    def _drive(self, channel: Channel, intermediate_pid: int) -> None:
+        try:
+            self.pid = channel.recv("pid")["pid"]
+        finally:
+            os.waitpid(intermediate_pid, 0)
+        channel.send("pid", pid=self.pid)
+        channel.recv("hooks")
+        state = dict(self.hook_state, pid=self.pid)
+        run_hooks(self.ctx.config, "prestart", state)
+        run_hooks(self.ctx.config, "createRuntime", state)
+        channel.send("continue")
+        channel.recv("ready")
+
+    def kill(self) -> None:
+        if not self.pid:
+            return
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def wait_exit(pid: int) -> int:
+    """Waits for our child ``pid`` (the init of a foreground ``run``) and returns its exit
+    code the shell way: the status, or 128+N for a signal."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        raise ProcessError(f"process {pid} is not a child of this runtime") from None
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code

@@ -1,0 +1,42 @@
+"""Messages between the runtime and the container's init: one JSON object per packet.
+
+init -> parent: ``pid`` (sent by the intermediate), ``hooks`` (namespaces and mounts are
+ready: run prestart/createRuntime), ``ready`` (waiting for start), ``error``.
+parent -> init: ``pid`` (the init's PID as the host sees it), ``continue``.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+from ..errors import ProcessError
+
+
+class Channel:
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    @staticmethod
+    def pair() -> tuple["Channel", "Channel"]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        return Channel(a), Channel(b)
+
+    def send(self, kind: str, **fields) -> None:
+        self.sock.send(json.dumps({"type": kind, **fields}).encode())
+
+    def recv(self, expected: str) -> dict:
+        """The next message, which must be ``expected``; an ``error`` message or the peer
+        going away raises ProcessError."""
+        data = self.sock.recv(65536)
+        if not data:
+            raise ProcessError("container init exited unexpectedly")
+        message = json.loads(data)
+        if message["type"] == "error":
+            raise ProcessError(message["message"])
+        if message["type"] != expected:
+            raise ProcessError(f"container init: expected {expected!r}, got {message['type']!r}")
+        return message
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,315 @@
+"""The container's filesystem: mounts, devices, pivot_root, masked and read-only paths.
+
+Runs in the init, in the container's new mount namespace.  ``prepare`` works before
+``pivot_root`` (host paths are still visible, every rootfs path is resolved with
+``paths.open_in_root``); ``finish`` works after it, inside the container's root.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from . import _shim
+from .errors import ConfigError
+from .paths import ensure_in_root, fd_path, is_directory, open_in_root
+
+# option -> (flag, set it?)
+MOUNT_FLAGS = {
+    "ro": (_shim.MS_RDONLY, True), "rw": (_shim.MS_RDONLY, False),
+    "nosuid": (_shim.MS_NOSUID, True), "suid": (_shim.MS_NOSUID, False),
+    "nodev": (_shim.MS_NODEV, True), "dev": (_shim.MS_NODEV, False),
+    "noexec": (_shim.MS_NOEXEC, True), "exec": (_shim.MS_NOEXEC, False),
+    "sync": (_shim.MS_SYNCHRONOUS, True), "async": (_shim.MS_SYNCHRONOUS, False),
+    "dirsync": (_shim.MS_DIRSYNC, True),
+    "remount": (_shim.MS_REMOUNT, True),
+    "mand": (_shim.MS_MANDLOCK, True), "nomand": (_shim.MS_MANDLOCK, False),
+    "noatime": (_shim.MS_NOATIME, True), "atime": (_shim.MS_NOATIME, False),
+    "nodiratime": (_shim.MS_NODIRATIME, True), "diratime": (_shim.MS_NODIRATIME, False),
+    "relatime": (_shim.MS_RELATIME, True), "norelatime": (_shim.MS_RELATIME, False),
+    "strictatime": (_shim.MS_STRICTATIME, True), "nostrictatime": (_shim.MS_STRICTATIME, False),
+    "lazytime": (_shim.MS_LAZYTIME, True), "nolazytime": (_shim.MS_LAZYTIME, False),
+    "nosymfollow": (_shim.MS_NOSYMFOLLOW, True), "symfollow": (_shim.MS_NOSYMFOLLOW, False),
+    "silent": (_shim.MS_SILENT, True), "loud": (_shim.MS_SILENT, False),
+    "bind": (_shim.MS_BIND, True), "rbind": (_shim.MS_BIND | _shim.MS_REC, True),
+    "defaults": (0, True),
+}
+PROPAGATION = {
+    "private": _shim.MS_PRIVATE, "shared": _shim.MS_SHARED, "slave": _shim.MS_SLAVE,
+    "unbindable": _shim.MS_UNBINDABLE,
+    "rprivate": _shim.MS_PRIVATE | _shim.MS_REC, "rshared": _shim.MS_SHARED | _shim.MS_REC,
+    "rslave": _shim.MS_SLAVE | _shim.MS_REC, "runbindable": _shim.MS_UNBINDABLE | _shim.MS_REC,
+}
+# flags a bind remount must keep, read back with statvfs (ST_* -> MS_*)
+_KEPT_FLAGS = {
+    os.ST_RDONLY: _shim.MS_RDONLY, os.ST_NOSUID: _shim.MS_NOSUID, os.ST_NODEV: _shim.MS_NODEV,
+    os.ST_NOEXEC: _shim.MS_NOEXEC, os.ST_NOATIME: _shim.MS_NOATIME,
+    os.ST_NODIRATIME: _shim.MS_NODIRATIME, os.ST_RELATIME: _shim.MS_RELATIME,
+}
+_PROC_SUPER_MAGIC = 0x9FA0
+# (name, major, minor): the devices the spec says every container has
+DEFAULT_DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+                   ("urandom", 1, 9), ("tty", 5, 0)]
+DEV_LINKS = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+             ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore")]
+_DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def parse_options(options: list[str]) -> tuple[int, int, str]:
+    """(mount flags, propagation flags, data string) from a mount's ``options``."""
+    flags = propagation = 0
+    data = []
+    for option in options:
+        if option in MOUNT_FLAGS:
+            flag, on = MOUNT_FLAGS[option]
+            flags = flags | flag if on else flags & ~flag
+        elif option in PROPAGATION:
+            propagation = PROPAGATION[option]
+        else:
+            data.append(option)
+    return flags, propagation, ",".join(data)
+
+
+def _kept_flags(path_or_fd) -> int:
+    vfs = os.statvfs(path_or_fd)
+    return sum(ms for st, ms in _KEPT_FLAGS.items() if vfs.f_flag & st)
+
+
+def _remount_bind(target: str, flags: int) -> None:
+    """Changes a bind mount's flags, keeping the ones it already has (the kernel refuses to
+    drop locked flags such as nosuid inherited from the source)."""
+    _shim.mount(None, target, None, _shim.MS_REMOUNT | _shim.MS_BIND | flags | _kept_flags(target))
+
+
+class RootfsBuilder:
+    """Builds one container's filesystem; keeps an O_PATH fd to the rootfs while it does."""
+
+    def __init__(self, config: dict, bundle: str, rootfs: str, cgroup_sources: list[tuple[str, str]]):
+        self.config = config
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.cgroup_sources = cgroup_sources
+        self.root_fd = -1
+
+    # -- before pivot_root -------------------------------------------------------------
+    def prepare(self) -> None:
+        """Propagation, the rootfs bind mount, every configured mount, the devices."""
+        linux = self.config.get("linux", {})
+        propagation = PROPAGATION[linux.get("rootfsPropagation") or "rslave"]
+        _shim.mount(None, "/", None, propagation | _shim.MS_REC)
+        _shim.mount(self.rootfs, self.rootfs, None, _shim.MS_BIND | _shim.MS_REC)
+        self.root_fd = os.open(self.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        mounts = self.config.get("mounts", [])
+        for index, mount in enumerate(mounts):
+            try:
+                self._mount(mount)
+            except OSError as err:
+                raise ConfigError(f"mounts[{index}]: mounting {mount.get('type') or 'bind'} on "
+                                  f"{mount['destination']}: {err.strerror}") from None
+        if not any(m["destination"].rstrip("/") == "/dev" and self._is_bind(m) for m in mounts):
+            self._create_devices(linux.get("devices", []))
+
+    def _is_bind(self, mount: dict) -> bool:
+        return mount.get("type") == "bind" or bool(
+            set(mount.get("options", [])) & {"bind", "rbind"})
+
+    def _mount(self, mount: dict) -> None:
+        flags, propagation, data = parse_options(mount.get("options", []))
+        kind = mount.get("type")
+        destination = mount["destination"]
+        if kind == "cgroup":
+            self._mount_cgroup(destination, flags, data)
+        elif self._is_bind(mount):
+            source = os.path.join(self.bundle, mount["source"])
+            fd = ensure_in_root(self.root_fd, destination, os.path.isdir(source))
+            try:
+                _shim.mount(source, fd_path(fd), None, _shim.MS_BIND | (flags & _shim.MS_REC))
+            finally:
+                os.close(fd)
+            extra = flags & ~(_shim.MS_BIND | _shim.MS_REC)
+            if extra:
+                self._at(destination, lambda target: _remount_bind(target, extra))
+        else:
+            fd = self._directory_for(destination, kind)
+            try:
+                _shim.mount(mount.get("source") or kind, fd_path(fd), kind, flags, data or None)
+            finally:
+                os.close(fd)
+        if propagation:
+            self._at(destination, lambda target: _shim.mount(None, target, None, propagation))
+
+    def _directory_for(self, destination: str, kind: str | None) -> int:
+        fd = ensure_in_root(self.root_fd, destination, True)
+        if kind in ("proc", "sysfs") and not self._resolves_without_symlinks(destination):
+            os.close(fd)
+            raise OSError(0, f"{kind} must be mounted on a directory reached without symlinks")
+        return fd
+
+    def _resolves_without_symlinks(self, destination: str) -> bool:
+        try:
+            os.close(open_in_root(self.root_fd, destination, resolve=0x04))  # RESOLVE_NO_SYMLINKS
+            return True
+        except OSError:
+            return False
+
+    def _at(self, destination: str, action) -> None:
+        """Runs ``action(target)`` on what is now mounted at ``destination`` (re-resolved:
+        an fd opened before a mount refers to the covered directory, not the new mount)."""
+        fd = open_in_root(self.root_fd, destination)
+        try:
+            action(fd_path(fd))
+        finally:
+            os.close(fd)
+
+    def _mount_cgroup(self, destination: str, flags: int, data: str) -> None:
+        """The container's own cgroups, bind-mounted from the host: on v1 one directory per
+        hierarchy under a tmpfs, on v2 the cgroup directory itself."""
+        sources = self.cgroup_sources
+        hierarchies = len(sources) > 1 or bool(sources and sources[0][0])
+        if hierarchies:
+            fd = ensure_in_root(self.root_fd, destination, True)
+            try:
+                _shim.mount("tmpfs", fd_path(fd), "tmpfs",
+                            flags & ~_shim.MS_RDONLY, ",".join(filter(None, ["mode=755", data])))
+            finally:
+                os.close(fd)
+        for name, host_path in sources:
+            target = os.path.join(destination, name) if name else destination
+            fd = ensure_in_root(self.root_fd, target, True)
+            try:
+                _shim.mount(host_path, fd_path(fd), None, _shim.MS_BIND | _shim.MS_REC)
+            finally:
+                os.close(fd)
+            self._at(target, lambda t: _remount_bind(t, flags & ~_shim.MS_REC))
+        if hierarchies and flags & _shim.MS_RDONLY:
+            self._at(destination, lambda t: _shim.mount(None, t, None, _shim.MS_REMOUNT | flags))
+
+    def _create_devices(self, devices: list[dict]) -> None:
+        """The default devices, then ``linux.devices``, then the /dev symlinks."""
+        wanted = [{"path": f"/dev/{name}", "type": "c", "major": major, "minor": minor,
+                   "fileMode": 0o666, "uid": 0, "gid": 0} for name, major, minor in DEFAULT_DEVICES]
+        for index, device in enumerate([*wanted, *devices]):
+            try:
+                self._make_node(device)
+            except OSError as err:
+                where = f"linux.devices[{index - len(wanted)}]" if index >= len(wanted) else "default devices"
+                raise ConfigError(f"{where}: creating {device['path']}: {err.strerror}") from None
+        dev_fd = ensure_in_root(self.root_fd, "/dev", True)
+        try:
+            for name, target in DEV_LINKS:
+                try:
+                    os.symlink(target, name, dir_fd=dev_fd)
+                except FileExistsError:
+                    pass
+        finally:
+            os.close(dev_fd)
+
+    def _make_node(self, device: dict) -> None:
+        parent, _, name = device["path"].rpartition("/")
+        parent_fd = ensure_in_root(self.root_fd, parent, True)
+        try:
+            try:
+                os.unlink(name, dir_fd=parent_fd)
+            except FileNotFoundError:
+                pass
+            kind = _DEVICE_TYPES[device["type"]]
+            number = 0 if kind == stat.S_IFIFO else os.makedev(device["major"], device["minor"])
+            os.mknod(name, kind | (device.get("fileMode") or 0o666) & 0o7777, number, dir_fd=parent_fd)
+            os.chown(name, device.get("uid", 0), device.get("gid", 0), dir_fd=parent_fd,
+                     follow_symlinks=False)
+        finally:
+            os.close(parent_fd)
+
+    def make_cwd(self, cwd: str) -> None:
+        """The process's cwd exists in the container, created if missing (as runc)."""
+        os.close(ensure_in_root(self.root_fd, cwd, True))
+
+    # -- the switch --------------------------------------------------------------------
+    def pivot(self, no_pivot: bool) -> None:
+        """Makes the rootfs the container's "/"; the host's root becomes unreachable."""
+        os.fchdir(self.root_fd)
+        os.close(self.root_fd)
+        self.root_fd = -1
+        if no_pivot:
+            _shim.mount(".", "/", None, _shim.MS_MOVE)
+            os.chroot(".")
+        else:
+            _shim.pivot_root(".", ".")
+            # the old root is stacked under ".": keep its unmount from reaching the host
+            _shim.mount(None, ".", None, _shim.MS_SLAVE | _shim.MS_REC)
+            _shim.umount2(".", _shim.MNT_DETACH)
+        os.chdir("/")
+
+    # -- after pivot_root --------------------------------------------------------------
+    def finish(self) -> None:
+        """sysctls, read-only and masked paths, read-only root (in runc's order)."""
+        linux = self.config.get("linux", {})
+        for key, value in (linux.get("sysctl") or {}).items():
+            write_sysctl(key, value)
+        for path in linux.get("readonlyPaths") or []:
+            readonly_path(path)
+        masked = linux.get("maskedPaths") or []
+        if masked:
+            mask_paths(masked)
+        if self.config["root"].get("readonly"):
+            _remount_bind("/", _shim.MS_RDONLY)
+
+
+def write_sysctl(key: str, value: str) -> None:
+    """Writes through /proc/sys after checking the handle really is procfs (a container
+    could have mounted something else there)."""
+    path = "/proc/sys/" + key.replace(".", "/")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        raise ConfigError(f"linux.sysctl: {key}: {err.strerror}") from None
+    try:
+        if _shim.fstatfs_type(fd) != _PROC_SUPER_MAGIC:
+            raise ConfigError(f"linux.sysctl: {key}: {path} is not on procfs")
+        os.write(fd, str(value).encode())
+    except OSError as err:
+        raise ConfigError(f"linux.sysctl: {key}: {err.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def readonly_path(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        _shim.mount(fd_path(fd), fd_path(fd), None, _shim.MS_BIND | _shim.MS_REC)
+    finally:
+        os.close(fd)
+    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    try:
+        _remount_bind(fd_path(fd), _shim.MS_RDONLY)
+    finally:
+        os.close(fd)
+
+
+def mask_paths(paths: list[str]) -> None:
+    """Files are covered with /dev/null (checked to be the real 1:3 char device, not
+    something the container put there), directories with an empty read-only tmpfs."""
+    null_fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        st = os.fstat(null_fd)
+        if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+            raise ConfigError("linux.maskedPaths: /dev/null in the container is not the null device")
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                if is_directory(fd):
+                    _shim.mount("tmpfs", fd_path(fd), "tmpfs", _shim.MS_RDONLY, None)
+                else:
+                    _shim.mount(fd_path(null_fd), fd_path(fd), None, _shim.MS_BIND)
+            except OSError as err:
+                raise ConfigError(f"linux.maskedPaths: {path}: {err.strerror}") from None
+            finally:
+                os.close(fd)
+    finally:
+        os.close(null_fd)

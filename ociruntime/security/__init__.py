@@ -1,0 +1,1 @@
+"""Process security settings: capabilities, user and groups, no_new_privs."""
