@@ -51,7 +51,7 @@ _LOG_SIZE = 1 << 16
 
 
 def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
-    """One 8-byte struct bpf_insn (dst_reg is the low nibble on little-endian x86_64)."""
+    """One 8-byte struct bpf_insn; little-endian only (there dst_reg is the low nibble)."""
     return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
 
 
@@ -92,11 +92,9 @@ def _rule_block(rule: dict) -> list[bytes]:
         # An undecided requested bit that this rule names is denied.
         action = [_insn(_JSET_K, _R6, off=1, imm=mask), _insn(_JA, off=2),
                   _insn(_MOV64_K, _R0, imm=0), _insn(_EXIT)]
-    block = [_insn(_JNE_K, reg, off=0, imm=value) for reg, value in tests] + action
-    for index in range(len(tests)):  # each test jumps past the rest of the block
-        block[index] = _insn(_JNE_K, tests[index][0], off=len(block) - index - 1,
-                             imm=tests[index][1])
-    return block
+    size = len(tests) + len(action)   # a failed test jumps past the rest of the block
+    return [_insn(_JNE_K, reg, off=size - index - 1, imm=value)
+            for index, (reg, value) in enumerate(tests)] + action
 
 
 def build_program(rules: list[dict]) -> bytes:
@@ -167,7 +165,7 @@ def apply_device_rules(cgroup_dir: str, rules: list[dict]) -> None:
             _shim.bpf(BPF_PROG_ATTACH, attr)
         except OSError as err:
             raise CgroupError(f"attaching the device filter to {cgroup_dir} failed: "
-                              f"{err.strerror}") from None
+                              f"{os.strerror(err.errno or 1)}") from None
         finally:
             os.close(cgroup_fd)
     finally:

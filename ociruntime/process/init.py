@@ -39,6 +39,8 @@ class InitContext:
     no_new_keyring: bool = False
     preserve_fds: int = 0
     capabilities: dict[str, int] | None = None
+    #: kept for the process when process.user.umask is unset (config.md)
+    caller_umask: int = 0o022
 
 
 def intermediate(channel: Channel, ctx: InitContext) -> None:
@@ -96,7 +98,7 @@ def _prepare(channel: Channel, ctx: InitContext, host_pid: int) -> socket.socket
     """Everything before ``start``; returns the socket ``start`` will connect to."""
     config = ctx.config
     os.setsid()
-    os.umask(0)
+    ctx.caller_umask = os.umask(0)
     if not ctx.no_new_keyring:
         _shim.join_session_keyring(None)
     if "oomScoreAdj" in config.get("process", {}):
@@ -150,7 +152,7 @@ def _start(ctx: InitContext, connection: socket.socket, host_pid: int) -> None:
     os.chdir(process.get("cwd", "/"))
     if os.getcwd().startswith("(unreachable)"):
         raise OCIError(f"process.cwd: {process.get('cwd')} is outside the container")
-    _set_identity(process, ctx.capabilities)
+    _set_identity(process, ctx.capabilities, ctx.caller_umask)
     _reset_signals()
     status_fd = connection.fileno()
     _close_fds(ctx.preserve_fds, keep=status_fd)
@@ -158,7 +160,7 @@ def _start(ctx: InitContext, connection: socket.socket, host_pid: int) -> None:
     os.execve(ctx.trampoline_fd, argv, env)
 
 
-def _set_identity(process: dict, capability_sets: dict[str, int] | None) -> None:
+def _set_identity(process: dict, capability_sets: dict[str, int] | None, umask: int) -> None:
     """rlimits, user and groups, capabilities, no_new_privs, umask: runc's order."""
     for index, rlimit in enumerate(process.get("rlimits") or []):
         kind = getattr(resource, rlimit["type"], None)
@@ -182,7 +184,7 @@ def _set_identity(process: dict, capability_sets: dict[str, int] | None) -> None
         capabilities.apply(sets)
     if process.get("noNewPrivileges"):
         _shim.prctl(_shim.PR_SET_NO_NEW_PRIVS, 1)
-    os.umask(user.get("umask", 0o022))
+    os.umask(user.get("umask", umask))
 
 
 def _reset_signals() -> None:
