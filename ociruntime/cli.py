@@ -60,7 +60,7 @@ def main(ctx, root, log_path, log_format, debug, systemd_cgroup, rootless):
     ctx.obj = {"log": logger}
     if rootless == "true" or (rootless == "auto" and os.geteuid() != 0):
         raise OCIError("rootless containers are not supported yet: run ociruntime as root")
-    ctx.obj["runtime"] = Runtime(root, systemd_cgroup, logger.warning)
+    ctx.obj["runtime"] = Runtime(root, systemd_cgroup, logger)
 
 
 def _runtime(ctx):

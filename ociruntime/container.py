@@ -20,10 +20,13 @@ from .state import CREATED, INIT_SOCKET, RUNNING, STOPPED, Container, StateStore
 class Runtime:
     """The operations on the containers of one ``--root``."""
 
-    def __init__(self, root: str, systemd_cgroup: bool = False, warn=None):
+    def __init__(self, root: str, systemd_cgroup: bool = False, log=None):
+        from .log import Logger
+
         self.store = StateStore(root)
         self.systemd_cgroup = systemd_cgroup
-        self.warn = warn or (lambda message: None)
+        self.log = log or Logger()
+        self.warn = self.log.warning
 
     # -- create ------------------------------------------------------------------------
     def create(self, container_id: str, bundle_path: str, pid_file: str | None = None,
@@ -64,16 +67,25 @@ class Runtime:
             if init is not None:
                 init.kill()
             self._remove(container, cgroup)
+            if init is not None and init.pid:
+                # the spec: a failed create still ends the lifecycle with poststop
+                self._poststop(container)
             raise
         return container
+
+    def _poststop(self, container: Container) -> None:
+        from .hooks import run_hooks
+
+        state = container.oci_state() | {"status": STOPPED, "pid": 0}
+        run_hooks(container.config, "poststop", state, self.warn)
 
     def _warn_ambient(self, sets: dict[str, int] | None) -> None:
         from .security.capabilities import names, raisable_ambient
 
         if sets and sets["ambient"] != raisable_ambient(sets):
             skipped = ", ".join(names(sets["ambient"] & ~raisable_ambient(sets)))
-            self.warn(f"process.capabilities.ambient: {skipped} not also permitted and inheritable: "
-                      "the kernel cannot raise them, skipped as runc does")
+            self.log.debug(f"process.capabilities.ambient: {skipped} not also permitted and "
+                           "inheritable: the kernel cannot raise them, skipped as runc does")
 
     def _remove(self, container: Container, cgroup=None) -> None:
         from .cgroups import from_description
@@ -171,9 +183,7 @@ class Runtime:
             self._remove(container)
         finally:
             os.close(lock)
-        from .hooks import run_hooks
-
-        run_hooks(container.config, "poststop", container.oci_state() | {"status": STOPPED, "pid": 0}, self.warn)
+        self._poststop(container)
 
     def _kill_all(self, container: Container, timeout: float = 10.0) -> None:
         pids = set(self._cgroup_pids(container))

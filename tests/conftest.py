@@ -49,11 +49,10 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-
-import sys
 
 import pytest
 
@@ -237,6 +236,16 @@ def deep_merge(base, overrides):
     return base
 
 
+def pid_starttime(pid):
+    """Start time of pid (clock ticks since boot), or None: with the pid it
+    identifies a process, so a reused pid is never mistaken for ours."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def pid_alive(pid):
     """True when pid exists and is not a zombie."""
     try:
@@ -373,7 +382,7 @@ class Runtime:
         self.path = path
         self.root = Path(root)
         self._ctx = ctx
-        self.known_pids = set()
+        self.known_pids = {}  # pid -> start time, see remember_pid()
 
     def __repr__(self):
         return f"Runtime({self.name!r}, root={str(self.root)!r})"
@@ -413,6 +422,14 @@ class Runtime:
         self._ctx.background.append(bg)
         return bg
 
+    def remember_pid(self, pid):
+        """Note a container process so that the cleanup can check it is gone
+        (and kill it, by PID, if it is not)."""
+        if pid not in self.known_pids:
+            start = pid_starttime(pid)
+            if start is not None:
+                self.known_pids[pid] = start
+
     # -- conveniences ------------------------------------------------------
 
     def create(self, bundle, *extra, check=True, pid_file=True, cwd=None):
@@ -422,7 +439,7 @@ class Runtime:
         cp = self.run(*args, *extra, bundle.id, check=check, cwd=cwd)
         if cp.returncode == 0:
             try:
-                self.known_pids.add(int(Path(bundle.pid_file).read_text()))
+                self.remember_pid(int(Path(bundle.pid_file).read_text()))
             except (OSError, ValueError):
                 pass
         return cp
@@ -443,7 +460,7 @@ class Runtime:
         except ValueError as e:
             raise AssertionError(f"state output is not JSON ({e}): {cp.stdout!r}") from None
         if isinstance(st.get("pid"), int) and st["pid"] > 0:
-            self.known_pids.add(st["pid"])
+            self.remember_pid(st["pid"])
         return st
 
     def wait_status(self, cid, status, timeout=DEFAULT_TIMEOUT):
@@ -678,7 +695,7 @@ class OciTestContext:
         self.bundles = []
         self.background = []
         self.helpers = []
-        self.extra_pids = set()
+        self.extra_pids = {}  # pid -> start time of other processes to check
         self.shared_rootfs = None  # (path, snapshot) when a bundle links it
 
     def mounts_under_session(self):
@@ -714,6 +731,10 @@ class OciTestContext:
             if new:
                 problems.append(f"mounts left: {sorted(new)}")
         return problems
+
+
+def _alive_and_same(pid, start):
+    return pid_alive(pid) and pid_starttime(pid) == start
 
 
 def _kill_pid_if_ours(pid, cgroups_paths):
@@ -764,13 +785,23 @@ def _oci_test_context(request, oci_session_dir):
                 continue
             if cp.returncode != 0 and rt.state_entries().count(cid):
                 problems.append(f"{rt.name} delete --force {cid} failed: {cp.stderr.strip()}")
-    # 3. kill leftover processes we know about (only if they are in our cgroups)
+    # 3. kill leftover processes we know about (same pid and start time)
     cg_paths = [b.cgroups_path for b in ctx.bundles]
-    known = set(ctx.extra_pids)
+    known = dict(ctx.extra_pids)
     for rt in ctx.runtimes:
-        known |= rt.known_pids
-    for pid in known:
-        _kill_pid_if_ours(pid, cg_paths)
+        known.update(rt.known_pids)
+    try:  # a SIGKILLed process can take a moment to become a zombie
+        wait_for(lambda: not any(_alive_and_same(p, t) for p, t in known.items()),
+                 timeout=3, what="known processes to die")
+    except AssertionError:
+        pass
+    for pid, start in sorted(known.items()):
+        if _alive_and_same(pid, start):
+            problems.append(f"process {pid} still alive after delete --force")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     stray = ctx.processes_in_cgroups()
     if stray:
         problems.append(f"processes still in the test's cgroups after delete --force: {sorted(stray)}")

@@ -17,7 +17,7 @@ import os
 
 import pytest
 
-from conftest import pid_alive, wait_for
+from conftest import pid_alive, pid_starttime, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -245,7 +245,9 @@ def test_hook_timeout_kills_the_hook(runtime, make_bundle, oci):
     assert cp.returncode != 0
     assert cp.stderr.strip()
     hook_pid = int(pidfile.read_text())
-    oci.extra_pids.add(hook_pid)
+    start = pid_starttime(hook_pid)
+    if start is not None:
+        oci.extra_pids[hook_pid] = start
     wait_for(lambda: not pid_alive(hook_pid), timeout=5, what="the timed-out hook to die")
     assert "main" not in h.names()
     assert runtime.run("state", b.id).returncode != 0

@@ -251,13 +251,6 @@ def test_module_does_not_import_jsonschema_eagerly():
     assert out.stdout.strip() == "False"
 
 
-def test_schema_lookup_prefers_package_data_then_source_tree():
-    import ociruntime
-
-    package_dir = os.path.dirname(os.path.abspath(ociruntime.__file__))
-    assert list(validate._schema_dirs()) == [os.path.join(package_dir, "schemas"), SCHEMA_DIR]
-
-
 def test_validator_is_built_once():
     validate_config(minimal_config())
     assert validate._validator(validate.CONFIG_SCHEMA) is validate._validator(validate.CONFIG_SCHEMA)

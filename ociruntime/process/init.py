@@ -11,6 +11,7 @@ import os
 import resource
 import signal
 import socket
+import stat
 from dataclasses import dataclass
 
 from .. import _shim, namespaces
@@ -117,11 +118,7 @@ def _prepare(channel: Channel, ctx: InitContext, host_pid: int) -> socket.socket
     builder.prepare()
     channel.send("hooks")
     channel.recv("continue")
-    state = {"ociVersion": config["ociVersion"], "id": os.path.basename(ctx.state_dir),
-             "status": "creating", "pid": host_pid, "bundle": ctx.bundle}
-    if config.get("annotations"):
-        state["annotations"] = config["annotations"]
-    run_hooks(config, "createContainer", state)
+    run_hooks(config, "createContainer", _hook_state(ctx, "creating", host_pid))
     process = config.get("process", {})
     builder.make_cwd(process.get("cwd", "/"))
     builder.pivot(ctx.no_pivot)
@@ -130,6 +127,15 @@ def _prepare(channel: Channel, ctx: InitContext, host_pid: int) -> socket.socket
     if process:
         find_executable(process["args"][0], environment(process))
     return listener
+
+
+def _hook_state(ctx: InitContext, status: str, host_pid: int) -> dict:
+    """The state document hooks get on stdin (the PID as the host sees it)."""
+    state = {"ociVersion": ctx.config["ociVersion"], "id": os.path.basename(ctx.state_dir),
+             "status": status, "pid": host_pid, "bundle": ctx.bundle}
+    if ctx.config.get("annotations"):
+        state["annotations"] = ctx.config["annotations"]
+    return state
 
 
 def _set_names(config: dict, requested: dict) -> None:
@@ -144,9 +150,7 @@ def _start(ctx: InitContext, connection: socket.socket, host_pid: int) -> None:
     """After ``start`` connected: startContainer hooks, the process's identity, exec."""
     config = ctx.config
     process = config["process"]
-    state = {"ociVersion": config["ociVersion"], "id": os.path.basename(ctx.state_dir),
-             "status": "running", "pid": host_pid, "bundle": ctx.bundle}
-    run_hooks(config, "startContainer", state)
+    run_hooks(config, "startContainer", _hook_state(ctx, "created", host_pid))
     env = environment(process)
     path = find_executable(process["args"][0], env)
     os.chdir(process.get("cwd", "/"))
@@ -235,9 +239,20 @@ def find_executable(name: str, env: dict[str, str]) -> str:
     if "/" in name:
         if not os.path.exists(name):
             raise OCIError(f'exec: "{name}": no such file or directory')
+        if not _is_executable(name):
+            raise OCIError(f'exec: "{name}": permission denied')
         return name
     for directory in env.get("PATH", "").split(":"):
         candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        if _is_executable(candidate):
             return candidate
     raise OCIError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def _is_executable(path: str) -> bool:
+    """A regular file with an execute bit: what execvp would try to run."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
