@@ -35,13 +35,15 @@ class Runtime:
         from .cgroups.devices import effective_rules
         from .process.init import InitContext
         from .process.parent import InitProcess, sealed_trampoline
-        from .security.capabilities import masks
+        from .security.capabilities import check_grantable, masks
         from .spec import load_bundle
 
         self.store.check_free(container_id)
         bundle = load_bundle(bundle_path)
         capability_sets = masks(bundle.config)
-        self._warn_ambient(capability_sets)
+        if capability_sets:
+            check_grantable(capability_sets)
+            self._warn_ambient(capability_sets)
         cgroup = open_manager(bundle.config, container_id, self.systemd_cgroup)
         directory = self.store.create(container_id)
         created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
@@ -79,10 +81,10 @@ class Runtime:
         state = container.oci_state() | {"status": STOPPED, "pid": 0}
         run_hooks(container.config, "poststop", state, self.warn)
 
-    def _warn_ambient(self, sets: dict[str, int] | None) -> None:
+    def _warn_ambient(self, sets: dict[str, int]) -> None:
         from .security.capabilities import names, raisable_ambient
 
-        if sets and sets["ambient"] != raisable_ambient(sets):
+        if sets["ambient"] != raisable_ambient(sets):
             skipped = ", ".join(names(sets["ambient"] & ~raisable_ambient(sets)))
             self.log.debug(f"process.capabilities.ambient: {skipped} not also permitted and "
                            "inheritable: the kernel cannot raise them, skipped as runc does")

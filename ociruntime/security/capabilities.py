@@ -76,3 +76,22 @@ def raisable_ambient(sets: dict[str, int]) -> int:
 
 def names(mask: int) -> list[str]:
     return [name for bit, name in enumerate(NAMES) if mask & (1 << bit)]
+
+
+def own_bounding() -> int:
+    """The runtime's own bounding set: nothing outside it can be granted to a container."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                return int(line.split()[1], 16)
+    return (1 << (last_cap() + 1)) - 1
+
+
+def check_grantable(sets: dict[str, int]) -> None:
+    """Fails early, naming the set and capabilities, instead of a bare EPERM from capset."""
+    available = own_bounding()
+    for kind in ("effective", "permitted", "inheritable"):
+        missing = sets[kind] & ~available
+        if missing:
+            raise ConfigError(f"process.capabilities.{kind}: {', '.join(names(missing))} not in "
+                              "the runtime's own bounding set, cannot be granted")
