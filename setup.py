@@ -39,6 +39,6 @@ setup(
     install_requires=["cffi>=1.15", "click>=8.1", "jsonschema>=4.18"],
     cffi_modules=["csrc/build_shim.py:ffibuilder"],
     cmdclass={"build_ext": BuildWithTrampoline},
-    entry_points={"console_scripts": ["ociruntime=ociruntime.cli:main"]},
+    entry_points={"console_scripts": ["ociruntime=ociruntime.commands:main"]},
     zip_safe=False,
 )

@@ -8,10 +8,6 @@ nothing at all: no state dir, cgroup, mount or process).
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import time
-from datetime import datetime, timezone
 
 from .errors import OCIError, ProcessError, StateError
 from .state import CREATED, INIT_SOCKET, RUNNING, STOPPED, Container, StateStore, proc_stat, write_atomic
@@ -46,6 +42,8 @@ class Runtime:
             self._warn_ambient(capability_sets)
         cgroup = open_manager(bundle.config, container_id, self.systemd_cgroup)
         directory = self.store.create(container_id)
+        from datetime import datetime, timezone
+
         created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         container = Container(directory, {
             "id": container_id, "status": "creating", "bundle": bundle.path,
@@ -116,6 +114,8 @@ class Runtime:
 
     def _release_init(self, container: Container) -> None:
         """Connects to the waiting init, which then execs; EOF means the exec happened."""
+        import socket
+
         cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         try:
@@ -188,6 +188,9 @@ class Runtime:
         self._poststop(container)
 
     def _kill_all(self, container: Container, timeout: float = 10.0) -> None:
+        import signal
+        import time
+
         pids = set(self._cgroup_pids(container))
         if container.init_alive():
             pids.add(container.pid)
@@ -206,6 +209,8 @@ class Runtime:
     def run(self, container_id: str, bundle_path: str, detach: bool = False, **create_args) -> int:
         """create + start; in the foreground also wait, forward signals, delete, and return
         the container's exit code."""
+        import signal
+
         from .process.parent import wait_exit
 
         container = self.create(container_id, bundle_path, **create_args)

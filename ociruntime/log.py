@@ -4,9 +4,6 @@ containerd reads the last ``error`` line of a JSON log; podman parses the whole 
 object, so a failure writes exactly one line.
 """
 
-from __future__ import annotations
-
-import json
 import os
 import sys
 import time
@@ -35,6 +32,8 @@ class Logger:
             return
         now = time.time()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+        import json
+
         if self.fmt == "json":
             line = json.dumps({"level": level, "msg": message, "time": stamp})
         else:

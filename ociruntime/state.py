@@ -9,26 +9,23 @@ The live status is never trusted from the file alone: it is derived from the ini
 ``/proc/<pid>/stat`` (alive, zombie, and start time to guard against PID reuse).
 """
 
-from __future__ import annotations
-
 import fcntl
 import json
 import os
-import re
-import shutil
 
 from .errors import ContainerExistsError, ContainerNotFoundError, OCIError
 
 STATE_FILE = "state.json"
 INIT_SOCKET = "init.sock"
-_VALID_ID = re.compile(r"^[\w+\-.]+$")
+_ID_PUNCTUATION = set("_+-.")
 
 CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped"
 
 
 def check_id(container_id: str) -> None:
     """Rejects IDs that could escape the state root or are not portable (runc's rule)."""
-    if not _VALID_ID.match(container_id) or container_id in (".", ".."):
+    valid = all(c.isalnum() or c in _ID_PUNCTUATION for c in container_id)
+    if not container_id or not valid or container_id in (".", ".."):
         raise OCIError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-', '.'")
 
 
@@ -156,6 +153,8 @@ class StateStore:
         return fd
 
     def remove(self, container_id: str) -> None:
+        import shutil
+
         shutil.rmtree(self.directory(container_id), ignore_errors=True)
 
     def list(self) -> list[Container]:

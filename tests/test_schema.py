@@ -633,3 +633,46 @@ def test_invalid_state_message(change, expected):
         else:
             state[key] = value
     assert state_message(state) == expected
+
+
+# --- the lean checker agrees with jsonschema -----------------------------------------------
+
+
+def _documents():
+    """Every config of this file, valid and invalid, with a label."""
+    yield "full", full_config()
+    yield "minimal", minimal_config()
+    for path, value, _ in INVALID:
+        config = full_config()
+        _set(path, value)(config)
+        yield f"{path}={value!r}", config
+    yield "not-an-object", []
+    yield "empty", {}
+
+
+def test_quick_checker_agrees_with_jsonschema_on_every_document():
+    from ociruntime.spec.quickcheck import Checker
+
+    with open(os.path.join(SCHEMA_DIR, validate.CONFIG_SCHEMA), encoding="utf-8") as f:
+        quick = Checker(json.load(f))
+    authority = validate._validator(validate.CONFIG_SCHEMA)
+    disagreements = [label for label, config in _documents()
+                     if quick.valid(config) != authority.is_valid(config)]
+    assert disagreements == []
+
+
+def test_quick_checker_knows_every_keyword_of_the_state_schema():
+    from ociruntime.spec.quickcheck import Checker
+
+    with open(os.path.join(SCHEMA_DIR, validate.STATE_SCHEMA), encoding="utf-8") as f:
+        quick = Checker(json.load(f))
+    assert quick.valid(typical_state())
+    assert not quick.valid({})
+
+
+def test_valid_config_does_not_need_jsonschema():
+    code = ("import json, sys, ociruntime.spec.validate as v; "
+            f"v.validate_config(json.loads({json.dumps(json.dumps(full_config()))})); "
+            "print('jsonschema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -5,8 +5,9 @@ message ``<json path>: <problem>``, e.g. ``process.args: [] is too short`` or
 ``linux.namespaces[0].type: 'foo' is not one of [...]``; a problem with the
 document as a whole is reported against ``config.json`` (or ``state.json``).
 
-``jsonschema`` is imported lazily and each validator is built once per process,
-because this runs on every ``create``.
+This runs on every ``create``: a valid document is confirmed by the lean checker of
+``quickcheck``; ``jsonschema`` (imported lazily, its validator built once per process) is
+only needed to explain what is wrong, or where the lean checker cannot decide.
 """
 
 import functools
@@ -127,7 +128,31 @@ def _problem(error) -> str:
     return error.message
 
 
+@functools.lru_cache(maxsize=None)
+def _quick_checker(name: str):
+    from .quickcheck import Checker
+
+    path = _schema_path(name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return Checker(json.load(f))
+    except (OSError, ValueError) as e:
+        raise OCIError(f"{path}: cannot load schema: {e}") from None
+
+
+def _quick_valid(name: str, document) -> bool:
+    """True when the lean checker proves the document valid (jsonschema not needed)."""
+    from .quickcheck import Unknown
+
+    try:
+        return _quick_checker(name).valid(document)
+    except Unknown:
+        return False
+
+
 def _check(name: str, document, root_label: str) -> None:
+    if _quick_valid(name, document):
+        return
     from jsonschema.exceptions import best_match
 
     error = best_match(_validator(name).iter_errors(document))

@@ -1,0 +1,151 @@
+"""The command line as data: runc's global flags, commands, options and arguments.
+
+One table serves two parsers.  ``cli.py`` builds the click commands from it (help, every
+error message, every unusual spelling).  ``fast_parse`` here reads the plain forms engines
+send (``--flag value``, ``--flag=value``, ``-f value``, flags before or after arguments)
+without importing click, which costs more than the whole of ``state`` should; anything it
+does not fully understand it hands to click.
+"""
+
+DEFAULT_ROOT = "/run/ociruntime"
+
+
+class Opt:
+    """One option: its spellings, where its value goes, and how to read it."""
+
+    __slots__ = ("flags", "dest", "help", "kind", "default", "choices")
+
+    def __init__(self, flags: tuple, dest: str, help: str, kind: str = "value", default=None,
+                 choices: tuple = ()):
+        self.flags = flags
+        self.dest = dest
+        self.help = help
+        self.kind = kind  # "value", "flag" or "int"
+        self.default = default
+        self.choices = choices
+
+
+class Cmd:
+    """One command: help, options, positional arguments (some with defaults)."""
+
+    __slots__ = ("help", "options", "args", "optional_args")
+
+    def __init__(self, help: str, options: tuple = (), args: tuple = ("container_id",),
+                 optional_args: dict | None = None):
+        self.help = help
+        self.options = options
+        self.args = args
+        self.optional_args = optional_args or {}
+
+
+GLOBAL_OPTIONS = (
+    Opt(("--root",), "root", "Directory for container state.", default=DEFAULT_ROOT),
+    Opt(("--log",), "log_path", "Append errors and warnings to this file."),
+    Opt(("--log-format",), "log_format", "Format of --log.", default="text", choices=("text", "json")),
+    Opt(("--debug",), "debug", "Also log debug messages.", kind="flag", default=False),
+    Opt(("--systemd-cgroup",), "systemd_cgroup", "Use the systemd cgroup driver (needs systemd).",
+        kind="flag", default=False),
+    Opt(("--rootless",), "rootless", "Rootless mode: only 'false' or 'auto' (false for root).",
+        default="auto", choices=("true", "false", "auto")),
+)
+
+_CREATE_OPTIONS = (
+    Opt(("--bundle", "-b"), "bundle", "Path to the bundle (default: current dir).", default="."),
+    Opt(("--pid-file",), "pid_file", "Write the init's PID here (no newline)."),
+    Opt(("--console-socket",), "console_socket", "Unix socket to receive the pty master."),
+    Opt(("--no-pivot",), "no_pivot", "Use MS_MOVE + chroot instead of pivot_root.", kind="flag", default=False),
+    Opt(("--no-new-keyring",), "no_new_keyring", "Keep the caller's session keyring.", kind="flag",
+        default=False),
+    Opt(("--preserve-fds",), "preserve_fds", "Pass this many fds after 0-2 into the container.",
+        kind="int", default=0),
+)
+
+COMMANDS = {
+    "create": Cmd("Create a container; its process waits for `start`.", _CREATE_OPTIONS),
+    "start": Cmd("Run the process of a created container."),
+    "run": Cmd("Create and start a container; without -d wait and exit with its status.",
+               (*_CREATE_OPTIONS, Opt(("--detach", "-d"), "detach", "Do not wait for the container to exit.",
+                                      kind="flag", default=False))),
+    "state": Cmd("Print the state of a container as JSON."),
+    "kill": Cmd("Send a signal (default SIGTERM) to the container's init.",
+                (Opt(("--all", "-a"), "all_processes", "Signal every process of the container.",
+                     kind="flag", default=False),),
+                ("container_id", "signal_name"), {"signal_name": "SIGTERM"}),
+    "delete": Cmd("Delete a container and everything it holds.",
+                  (Opt(("--force", "-f"), "force", "Kill the container first if it is running.",
+                       kind="flag", default=False),)),
+    "list": Cmd("List the containers under --root.",
+                (Opt(("--format", "-f"), "fmt", "Output format.", default="table", choices=("table", "json")),
+                 Opt(("--quiet", "-q"), "quiet", "Print only the IDs.", kind="flag", default=False)),
+                ()),
+    "spec": Cmd("Write a default config.json into the bundle.",
+                (Opt(("--bundle", "-b"), "bundle", "Where to write config.json.", default="."),
+                 Opt(("--rootless",), "rootless", "A config for rootless containers (not supported yet).",
+                     kind="flag", default=False)),
+                ()),
+    "features": Cmd("Print the runtime-spec features document: what this build really applies.", (), ()),
+}
+
+
+def _defaults(options: tuple) -> dict:
+    return {o.dest: o.default for o in options}
+
+
+def _take_option(options: tuple, argv: list, i: int, values: dict) -> int | None:
+    """Consumes the option at ``argv[i]``; returns the next index, or None if unknown."""
+    word, eq, inline = argv[i].partition("=")
+    for opt in options:
+        if word not in opt.flags:
+            continue
+        if opt.kind == "flag":
+            if eq:
+                return None
+            values[opt.dest] = True
+            return i + 1
+        if eq:
+            value, nxt = inline, i + 1
+        elif i + 1 < len(argv):
+            value, nxt = argv[i + 1], i + 2
+        else:
+            return None
+        if opt.choices and value not in opt.choices:
+            return None
+        if opt.kind == "int":
+            if not value.isdigit():
+                return None
+            value = int(value)
+        values[opt.dest] = value
+        return nxt
+    return None
+
+
+def fast_parse(argv: list) -> tuple | None:
+    """(global options, command, command parameters), or None to let click parse ``argv``."""
+    glob = _defaults(GLOBAL_OPTIONS)
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i = _take_option(GLOBAL_OPTIONS, argv, i, glob)
+        if i is None:
+            return None
+    if i >= len(argv) or argv[i] not in COMMANDS:
+        return None
+    name = argv[i]
+    cmd = COMMANDS[name]
+    params = _defaults(cmd.options)
+    positional = []
+    i += 1
+    while i < len(argv):
+        word = argv[i]
+        if word.startswith("-") and word != "-":
+            i = _take_option(cmd.options, argv, i, params)
+            if i is None:
+                return None
+        else:
+            positional.append(word)
+            i += 1
+    required = [a for a in cmd.args if a not in cmd.optional_args]
+    if not len(required) <= len(positional) <= len(cmd.args):
+        return None
+    params.update(cmd.optional_args)
+    params.update(zip(cmd.args, positional))
+    return glob, name, params

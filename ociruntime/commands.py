@@ -1,0 +1,156 @@
+"""What each command does with its parsed parameters, and the console script's entry point.
+
+``main`` tries the click-free parser first (see ``commandline``); both parsers end in
+``dispatch``, so a command behaves the same whichever parsed it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import OCIError
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .commandline import fast_parse
+
+    argv = sys.argv[1:] if argv is None else argv
+    parsed = fast_parse(argv)
+    if parsed is None:
+        from .cli import click_main
+
+        click_main(argv)
+    else:
+        sys.exit(dispatch(*parsed))
+
+
+def dispatch(glob: dict, name: str, params: dict) -> int:
+    """Runs command ``name``; an OCIError becomes one logged line and exit status 1."""
+    from .log import Logger
+
+    logger = Logger(glob["log_path"], glob["log_format"], glob["debug"])
+    try:
+        if name in _NO_RUNTIME:
+            return _NO_RUNTIME[name](**params) or 0
+        return _HANDLERS[name](_runtime(glob, logger), **params) or 0
+    except OCIError as err:
+        logger.error(str(err))
+        return 1
+
+
+def _runtime(glob: dict, logger):
+    from .container import Runtime
+
+    rootless = glob["rootless"]
+    if rootless == "true" or (rootless == "auto" and os.geteuid() != 0):
+        raise OCIError("rootless containers are not supported yet: run ociruntime as root")
+    return Runtime(glob["root"], glob["systemd_cgroup"], logger)
+
+
+def _check_console(console_socket: str | None) -> None:
+    if console_socket:
+        raise OCIError("--console-socket: terminals are not supported yet (process.terminal must be false)")
+
+
+def create(runtime, container_id, bundle, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds):
+    _check_console(console_socket)
+    runtime.create(container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
+                   no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
+
+
+def run(runtime, container_id, bundle, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds,
+        detach):
+    _check_console(console_socket)
+    return runtime.run(container_id, bundle, detach=detach, pid_file=pid_file, no_pivot=no_pivot,
+                       no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
+
+
+def start(runtime, container_id):
+    runtime.start(container_id)
+
+
+def state(runtime, container_id):
+    import json
+
+    print(json.dumps(runtime.state(container_id), indent=2))
+
+
+def kill(runtime, container_id, signal_name, all_processes):
+    runtime.kill(container_id, parse_signal(signal_name), all_processes)
+
+
+def parse_signal(value: str) -> int:
+    """A signal as a number, a name (TERM) or a SIG-prefixed name (SIGTERM)."""
+    import signal
+
+    if value.isdigit():
+        if int(value) not in {int(s) for s in signal.valid_signals()}:
+            raise OCIError(f"invalid signal {value!r}")
+        return int(value)
+    name = value.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise OCIError(f"invalid signal {value!r}") from None
+
+
+def delete(runtime, container_id, force):
+    from .errors import ContainerNotFoundError
+
+    try:
+        runtime.delete(container_id, force)
+    except ContainerNotFoundError:
+        if not force:
+            raise
+
+
+def list_(runtime, fmt, quiet):
+    import json
+
+    states = runtime.list()
+    if quiet:
+        for s in states:
+            print(s["id"])
+    elif fmt == "json":
+        print(json.dumps(states))
+    else:
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"] or "root")
+                 for s in states]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def spec(bundle, rootless):
+    import json
+
+    from .spec.default import default_config
+
+    if rootless:
+        raise OCIError("spec --rootless: rootless containers are not supported yet")
+    path = os.path.join(bundle, "config.json")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise OCIError(f"{path} exists: remove it first") from None
+    except OSError as err:
+        raise OCIError(f"{path}: {err.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        json.dump(default_config(), f, indent=2)
+        f.write("\n")
+
+
+def features():
+    import json
+
+    from .features import features_document
+
+    print(json.dumps(features_document(), indent=2))
+
+
+_HANDLERS = {"create": create, "run": run, "start": start, "state": state, "kill": kill,
+             "delete": delete, "list": list_}
+_NO_RUNTIME = {"spec": spec, "features": features}

@@ -1,0 +1,60 @@
+"""The click-free fast parser agrees with click on every command line it accepts."""
+
+import pytest
+
+from ociruntime import cli
+from ociruntime.commandline import COMMANDS, fast_parse
+
+ACCEPTED = [
+    ["state", "c1"],
+    ["--root", "/r", "state", "c1"],
+    ["--root=/r", "--log", "/l.json", "--log-format", "json", "--debug", "state", "c1"],
+    ["--systemd-cgroup", "--rootless", "false", "start", "c1"],
+    ["create", "--bundle", "/b", "--pid-file", "/b/pid", "--console-socket", "/s", "--no-pivot",
+     "--no-new-keyring", "c1"],
+    ["create", "-b", "/b", "--preserve-fds", "3", "c1"],
+    ["create", "c1", "--bundle=/b", "--pid-file=/p"],
+    ["run", "-d", "--bundle", "/b", "c1"],
+    ["run", "--detach", "c1"],
+    ["kill", "c1"],
+    ["kill", "c1", "9"],
+    ["kill", "--all", "c1", "TERM"],
+    ["kill", "-a", "c1", "SIGKILL"],
+    ["delete", "c1"],
+    ["delete", "--force", "c1"],
+    ["delete", "-f", "c1"],
+    ["list"],
+    ["list", "--format", "json"],
+    ["list", "-f", "table", "-q"],
+    ["spec", "--bundle", "/b"],
+    ["features"],
+]
+
+DECLINED = [
+    [], ["--help"], ["-v"], ["--version"], ["state"], ["state", "a", "b"], ["nosuch", "c1"],
+    ["--log-format", "yaml", "state", "c1"], ["create", "--preserve-fds", "x", "c1"],
+    ["create", "--bundle"], ["delete", "--force=yes", "c1"], ["kill", "c1", "TERM", "extra"],
+    ["state", "--help"], ["run", "-df", "c1"], ["--root"],
+]
+
+
+def click_parse(argv):
+    ctx = cli.main.make_context("ociruntime", list(argv))
+    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    name, command, args = cli.main.resolve_command(ctx, rest)
+    sub = command.make_context(name, args, parent=ctx)
+    return ctx.params, name, sub.params
+
+
+@pytest.mark.parametrize("argv", ACCEPTED, ids=" ".join)
+def test_fast_parser_matches_click(argv):
+    assert fast_parse(argv) == click_parse(argv)
+
+
+@pytest.mark.parametrize("argv", DECLINED, ids=lambda a: " ".join(a) or "empty")
+def test_fast_parser_declines_what_it_does_not_fully_understand(argv):
+    assert fast_parse(argv) is None
+
+
+def test_every_command_is_covered():
+    assert {a[a.index(n)] for a in ACCEPTED for n in COMMANDS if n in a} == set(COMMANDS)
