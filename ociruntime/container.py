@@ -42,9 +42,9 @@ class Runtime:
             self._warn_ambient(capability_sets)
         cgroup = open_manager(bundle.config, container_id, self.systemd_cgroup)
         directory = self.store.create(container_id)
-        from datetime import datetime, timezone
+        from .log import rfc3339_now
 
-        created = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        created = rfc3339_now()
         container = Container(directory, {
             "id": container_id, "status": "creating", "bundle": bundle.path,
             "rootfs": bundle.rootfs, "created": created, "config": bundle.config,
@@ -231,3 +231,4 @@ class Runtime:
         code = wait_exit(container.pid)
         self.delete(container_id, force=True)
         return code
+

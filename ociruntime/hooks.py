@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 
 from .errors import HookError
 
@@ -33,6 +32,8 @@ def run_hooks(config: dict, kind: str, state: dict, warn=None) -> None:
 
 
 def _run_one(hook: dict, stdin: bytes) -> None:
+    import subprocess
+
     args = hook.get("args") or [hook["path"]]
     env = hook.get("env")
     env = os.environ.copy() if env is None else dict(e.split("=", 1) for e in env if "=" in e)

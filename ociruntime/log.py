@@ -30,8 +30,7 @@ class Logger:
     def _write(self, level: str, message: str) -> None:
         if not self.path:
             return
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1e9):09d}Z"
+        stamp = rfc3339_now()
         import json
 
         if self.fmt == "json":
@@ -43,3 +42,9 @@ class Logger:
             os.write(fd, (line + "\n").encode())
         finally:
             os.close(fd)
+
+
+def rfc3339_now() -> str:
+    """The current UTC time as RFC 3339 with nanoseconds (runc's ``created``, logrus' ``time``)."""
+    now = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9)) + f".{now % 10**9:09d}Z"

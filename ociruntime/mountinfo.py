@@ -1,24 +1,25 @@
 """Parsing /proc/self/mountinfo (proc(5)): what is mounted where, with which options."""
 
-from __future__ import annotations
+class Mount:
+    """One line of mountinfo.  (A plain class: typing.NamedTuple costs an import.)"""
 
-from typing import NamedTuple
+    __slots__ = ("root", "mount_point", "options", "fstype", "source", "super_options")
 
-
-class Mount(NamedTuple):
-    root: str
-    mount_point: str
-    options: str
-    fstype: str
-    source: str
-    super_options: str
+    def __init__(self, root: str, mount_point: str, options: str, fstype: str, source: str,
+                 super_options: str):
+        self.root = root
+        self.mount_point = mount_point
+        self.options = options
+        self.fstype = fstype
+        self.source = source
+        self.super_options = super_options
 
 
 def _unescape(field: str) -> str:
     return field.encode().decode("unicode_escape") if "\\" in field else field
 
 
-def mounts(path: str = "/proc/self/mountinfo") -> list[Mount]:
+def mounts(path: str = "/proc/self/mountinfo") -> list:
     result = []
     with open(path) as f:
         for line in f:

@@ -285,13 +285,15 @@ def parse_mountinfo(text):
 
 
 def cgroup_hierarchies():
-    """Mounted cgroup hierarchies under /sys/fs/cgroup: [(dir, controllers)]."""
+    """Mounted cgroup hierarchies: [(dir, controllers)].  On a v1 or hybrid host
+    they are mounted below /sys/fs/cgroup (the v2 one, if any, at .../unified);
+    on a pure v2 host the one cgroup2 hierarchy is /sys/fs/cgroup itself."""
     result = []
     for m in read_mountinfo("/proc/self/mountinfo"):
         if m["fstype"] not in ("cgroup", "cgroup2"):
             continue
         mp = m["mountpoint"]
-        if os.path.dirname(mp) != str(CGROUP_FS):
+        if mp != str(CGROUP_FS) and os.path.dirname(mp) != str(CGROUP_FS):
             continue
         if m["fstype"] == "cgroup2":
             ctrls = ["<unified>"]
@@ -302,6 +304,14 @@ def cgroup_hierarchies():
             ctrls = [o for o in m["superoptions"] if o in known or o.startswith("name=")]
         result.append((Path(mp), ctrls))
     return result
+
+
+def cgroup_v2_host():
+    """True on a pure cgroup v2 (unified) host: cgroup2 is mounted at
+    /sys/fs/cgroup itself (False on a v1 or hybrid host like this one)."""
+    fstypes = [m["fstype"] for m in read_mountinfo("/proc/self/mountinfo")
+               if m["mountpoint"] == str(CGROUP_FS)]
+    return bool(fstypes) and fstypes[-1] == "cgroup2"  # the last one is visible
 
 
 def _check_cgroup_path(path: Path):

@@ -115,7 +115,8 @@ def from_description(description: dict) -> Manager:
 
 def nested_path(own_cgroup: str, path: str, container_id: str) -> str:
     """runc's rule: an absolute cgroupsPath is used as given; a relative or empty one is
-    placed below the runtime's own cgroup (empty means the container ID)."""
+    placed below ``own_cgroup`` (empty means the container ID). That is the runtime's own
+    cgroup on v1, and its parent on v2 (see ``v2._nesting_parent``)."""
     if path.startswith("/"):
         return os.path.normpath(path)
     return os.path.normpath(os.path.join(own_cgroup, path or container_id))

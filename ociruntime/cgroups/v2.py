@@ -15,12 +15,19 @@ def _own_cgroup() -> str:
     return "/"
 
 
+def _nesting_parent() -> str:
+    """Where a relative cgroupsPath goes on v2: below the parent of our own cgroup, as runc
+    does. Our cgroup has processes (at least us), and v2 gives a cgroup with processes no
+    controllers for its children, so a container nested right below it could get no limits."""
+    return os.path.dirname(_own_cgroup())
+
+
 class V2Manager(Manager):
     driver = "v2"
 
     @classmethod
     def for_path(cls, path: str, container_id: str) -> "V2Manager":
-        inner = nested_path(_own_cgroup(), path, container_id)
+        inner = nested_path(_nesting_parent(), path, container_id)
         return cls({"": os.path.join(CGROUP_ROOT, inner.lstrip("/"))})
 
     def create(self, device_rules: list[dict]) -> None:

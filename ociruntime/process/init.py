@@ -12,7 +12,6 @@ import resource
 import signal
 import socket
 import stat
-from dataclasses import dataclass
 
 from .. import _shim, namespaces
 from ..cgroups import Manager
@@ -26,22 +25,25 @@ from .sync import Channel
 TRAMPOLINE_ARGV0 = "ociruntime-exec"
 
 
-@dataclass
 class InitContext:
-    """What the init needs, prepared by the parent before the fork."""
+    """What the init needs, prepared by the parent before the fork.  (A plain class:
+    importing dataclasses costs more than all of ``state``.)"""
 
-    config: dict
-    bundle: str
-    rootfs: str
-    state_dir: str
-    cgroup: Manager
-    trampoline_fd: int
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    preserve_fds: int = 0
-    capabilities: dict[str, int] | None = None
-    #: kept for the process when process.user.umask is unset (config.md)
-    caller_umask: int = 0o022
+    def __init__(self, config: dict, bundle: str, rootfs: str, state_dir: str, cgroup: Manager,
+                 trampoline_fd: int, no_pivot: bool = False, no_new_keyring: bool = False,
+                 preserve_fds: int = 0, capabilities: dict | None = None):
+        self.config = config
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.state_dir = state_dir
+        self.cgroup = cgroup
+        self.trampoline_fd = trampoline_fd
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.capabilities = capabilities
+        #: kept for the process when process.user.umask is unset (config.md)
+        self.caller_umask = 0o022
 
 
 def intermediate(channel: Channel, ctx: InitContext) -> None:
@@ -79,11 +81,19 @@ def _init(channel: Channel, ctx: InitContext) -> None:
     try:
         host_pid = channel.recv("pid")["pid"]
         listener = _prepare(channel, ctx, host_pid)
+        if not ctx.config.get("hooks", {}).get("startContainer"):
+            # nothing left that needs Python: the trampoline itself waits for start
+            path, env = _become_process(ctx, keep=listener.fileno())
+            channel.send("ready")
+            channel.close()
+            _exec(ctx, f"w{listener.fileno()}", path, env)
         channel.send("ready")
         channel.close()
         connection, _ = listener.accept()
         listener.close()
-        _start(ctx, connection, host_pid)
+        run_hooks(ctx.config, "startContainer", _hook_state(ctx, "created", host_pid))
+        path, env = _become_process(ctx, keep=connection.fileno())
+        _exec(ctx, str(connection.fileno()), path, env)
     except BaseException as err:  # noqa: BLE001
         if connection is None:
             _report(channel, err)
@@ -108,6 +118,8 @@ def _prepare(channel: Channel, ctx: InitContext, host_pid: int) -> socket.socket
     requested = namespaces.requested(config)
     if "network" in requested and not requested["network"].get("path"):
         namespaces.bring_up_loopback()
+    if config.get("hooks", {}).get("startContainer"):
+        import subprocess  # noqa: F401 - runs hooks after pivot_root, where it cannot be loaded
     # bound while the state dir is still reachable; relative: socket paths are short
     os.chdir(ctx.state_dir)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -146,11 +158,10 @@ def _set_names(config: dict, requested: dict) -> None:
             setter(config[field])
 
 
-def _start(ctx: InitContext, connection: socket.socket, host_pid: int) -> None:
-    """After ``start`` connected: startContainer hooks, the process's identity, exec."""
-    config = ctx.config
-    process = config["process"]
-    run_hooks(config, "startContainer", _hook_state(ctx, "created", host_pid))
+def _become_process(ctx: InitContext, keep: int) -> tuple[str, dict]:
+    """The process's cwd, identity, signals and fds; returns (executable, environment).
+    Only 0-2, the preserved fds and ``keep`` (start's socket) stay open across exec."""
+    process = ctx.config["process"]
     env = environment(process)
     path = find_executable(process["args"][0], env)
     os.chdir(process.get("cwd", "/"))
@@ -158,10 +169,13 @@ def _start(ctx: InitContext, connection: socket.socket, host_pid: int) -> None:
         raise OCIError(f"process.cwd: {process.get('cwd')} is outside the container")
     _set_identity(process, ctx.capabilities, ctx.caller_umask)
     _reset_signals()
-    status_fd = connection.fileno()
-    _close_fds(ctx.preserve_fds, keep=status_fd)
-    argv = [TRAMPOLINE_ARGV0, str(status_fd), path, *process["args"]]
-    os.execve(ctx.trampoline_fd, argv, env)
+    _close_fds(ctx.preserve_fds, keep)
+    return path, env
+
+
+def _exec(ctx: InitContext, status: str, path: str, env: dict) -> None:
+    """Execs the sealed trampoline, which execs the process (see csrc/exec_trampoline.c)."""
+    os.execve(ctx.trampoline_fd, [TRAMPOLINE_ARGV0, status, path, *ctx.config["process"]["args"]], env)
 
 
 def _set_identity(process: dict, capability_sets: dict[str, int] | None, umask: int) -> None:
@@ -205,7 +219,7 @@ def _reset_signals() -> None:
 
 def _close_fds(preserve: int, keep: int) -> None:
     """Only 0-2 and the preserved fds may reach the container: everything else is marked
-    close-on-exec; ``keep`` (the status fd) is closed by the trampoline itself."""
+    close-on-exec; ``keep`` (start's socket) is closed by the trampoline itself."""
     _shim.close_range(3 + preserve, flags=_shim.CLOSE_RANGE_CLOEXEC)
     for fd in range(3, 3 + preserve):
         os.set_inheritable(fd, True)
