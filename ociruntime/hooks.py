@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 
@@ -20,6 +19,10 @@ def run_hooks(config: dict, kind: str, state: dict, warn=None) -> None:
     and the remaining hooks still run.
     """
     hooks = config.get("hooks", {}).get(kind) or []
+    if not hooks:
+        return
+    import json
+
     stdin = json.dumps(state).encode()
     for index, hook in enumerate(hooks):
         try:

@@ -1,7 +1,11 @@
 """The state directory under ``--root``: one directory per container.
 
 Layout of ``<root>/<id>/``:
-  ``state.json``  what ``create`` recorded (written atomically, rename over the old file)
+  ``state``       what ``create`` recorded, in ``marshal`` format (written atomically, renamed
+                  over the old file).  Private to this runtime: engines read the ``state``
+                  command's JSON.  marshal, because ``json`` pulls in ``re`` and costs 11 ms
+                  of every ``start``, ``kill`` and ``delete``; its format is stable across
+                  Python 3 releases for the plain types stored here
   ``init.sock``   the listening socket of a created container's init; ``start`` connects to
                   it and removes it, so its presence means "created, not yet started"
 
@@ -10,12 +14,12 @@ The live status is never trusted from the file alone: it is derived from the ini
 """
 
 import fcntl
-import json
+import marshal
 import os
 
 from .errors import ContainerExistsError, ContainerNotFoundError, OCIError
 
-STATE_FILE = "state.json"
+STATE_FILE = "state"
 INIT_SOCKET = "init.sock"
 _ID_PUNCTUATION = set("_+-.")
 
@@ -94,15 +98,15 @@ class Container:
         return state
 
     def save(self) -> None:
-        write_atomic(os.path.join(self.directory, STATE_FILE), json.dumps(self.data))
+        write_atomic(os.path.join(self.directory, STATE_FILE), marshal.dumps(self.data))
 
 
-def write_atomic(path: str, text: str, mode: int = 0o600) -> None:
+def write_atomic(path: str, content: str | bytes, mode: int = 0o600) -> None:
     """Writes a file so readers see either the old or the whole new content."""
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        os.write(fd, text.encode())
+        os.write(fd, content.encode() if isinstance(content, str) else content)
     finally:
         os.close(fd)
     os.rename(tmp, path)
@@ -135,11 +139,11 @@ class StateStore:
     def load(self, container_id: str) -> Container:
         directory = self.directory(container_id)
         try:
-            with open(os.path.join(directory, STATE_FILE)) as f:
-                data = json.load(f)
+            with open(os.path.join(directory, STATE_FILE), "rb") as f:
+                data = marshal.load(f)
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotFoundError(container_id) from None
-        except ValueError as err:
+        except (ValueError, EOFError, TypeError) as err:
             raise OCIError(f"container {container_id}: corrupt state file: {err}") from None
         return Container(directory, data)
 
