@@ -249,3 +249,13 @@ def test_outcome_deviation_and_leftovers():
 def test_refuses_to_run_without_root():
     cp = run_tool("--runtime", "/bin/true")
     assert cp.returncode == 2 and "root" in cp.stderr
+
+
+def test_leak_relevant_ignores_other_peoples_mounts():
+    from conformance.bundle import leak_relevant
+    run = "/tmp/ocic-abc"
+    assert leak_relevant(("/tmp/ocic-abc/runc/0001-x/b1/rootfs/proc", "/", "proc", "proc", "0:1"), run)
+    assert leak_relevant(("/mnt/a", "/", "tmpfs", "tmpfs", "0:2"), run)
+    assert leak_relevant(("/proc/sys", "/sys", "proc", "proc", "0:3"), run)
+    assert not leak_relevant(("/tmp/ocit-other/t1/mnt", "/", "tmpfs", "tmpfs", "0:4"), run)
+    assert not leak_relevant(("/run/containerd/s/x", "/", "tmpfs", "tmpfs", "0:5"), run)

@@ -1,0 +1,2 @@
+"""The cases, one module per area of the spec; every module registers its
+cases with conformance.registry.case when imported."""
