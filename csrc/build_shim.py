@@ -26,6 +26,8 @@ ffibuilder.cdef(
     long oci_join_session_keyring(const char *name);
     long oci_fstatfs_type(int fd);
     long oci_bpf(int cmd, void *attr, unsigned int size);
+    int oci_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+                          uint64_t attr_clr);
     """
 )
 with open(os.path.join(HERE, "shim.c"), encoding="utf-8") as source:

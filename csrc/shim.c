@@ -25,6 +25,16 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+struct oci_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
 
 struct oci_open_how {
     uint64_t flags;
@@ -105,4 +115,12 @@ long oci_fstatfs_type(int fd)
 long oci_bpf(int cmd, void *attr, unsigned int size)
 {
     return syscall(SYS_bpf, cmd, attr, size);
+}
+
+/* mount_setattr(2): change the flags of a whole mount tree at once (AT_RECURSIVE). */
+int oci_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
+                      uint64_t attr_clr)
+{
+    struct oci_mount_attr attr = {attr_set, attr_clr, 0, 0};
+    return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
 }

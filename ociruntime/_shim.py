@@ -60,6 +60,20 @@ RESOLVE_IN_ROOT = 0x10
 
 CLOSE_RANGE_CLOEXEC = 0x4
 
+# mount_setattr(2)
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
 
 def _check(name: str, result: int) -> int:
     if result < 0:
@@ -131,3 +145,9 @@ def bpf(cmd: int, attr: bytearray) -> int:
     """bpf(2) with ``attr`` (a union bpf_attr laid out by the caller, updated in place)."""
     buf = ffi.from_buffer(attr)
     return _check("bpf", lib.oci_bpf(cmd, buf, len(attr)))
+
+
+def mount_setattr(fd: int, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
+    """Changes the flags of the mount ``fd`` refers to (and of all below it)."""
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    _check("mount_setattr", lib.oci_mount_setattr(fd, b"", flags, attr_set, attr_clr))

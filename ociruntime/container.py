@@ -36,7 +36,7 @@ class Runtime:
 
         self.store.check_free(container_id)
         bundle = load_bundle(bundle_path)
-        capability_sets = masks(bundle.config)
+        capability_sets = masks(bundle.config, self.warn)
         if capability_sets:
             check_grantable(capability_sets)
             self._warn_ambient(capability_sets)
@@ -54,6 +54,7 @@ class Runtime:
         try:
             container.save()
             cgroup.create(effective_rules(bundle.config))
+            container.data["cgroup"] = cgroup.describe()
             ctx = InitContext(bundle.config, bundle.path, bundle.rootfs, directory, cgroup,
                               sealed_trampoline(), no_pivot, no_new_keyring, preserve_fds,
                               capability_sets)

@@ -34,6 +34,18 @@ MOUNT_FLAGS = {
     "bind": (_shim.MS_BIND, True), "rbind": (_shim.MS_BIND | _shim.MS_REC, True),
     "defaults": (0, True),
 }
+# recursive option -> (mount_setattr attr_set, attr_clr), applied to the whole mount tree
+RECURSIVE_FLAGS = {
+    "rro": (_shim.MOUNT_ATTR_RDONLY, 0), "rrw": (0, _shim.MOUNT_ATTR_RDONLY),
+    "rnosuid": (_shim.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, _shim.MOUNT_ATTR_NOSUID),
+    "rnodev": (_shim.MOUNT_ATTR_NODEV, 0), "rdev": (0, _shim.MOUNT_ATTR_NODEV),
+    "rnoexec": (_shim.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, _shim.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (_shim.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, _shim.MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (_shim.MOUNT_ATTR_RELATIME, _shim.MOUNT_ATTR__ATIME),
+    "rnoatime": (_shim.MOUNT_ATTR_NOATIME, _shim.MOUNT_ATTR__ATIME),
+    "rstrictatime": (_shim.MOUNT_ATTR_STRICTATIME, _shim.MOUNT_ATTR__ATIME),
+    "rnosymfollow": (_shim.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, _shim.MOUNT_ATTR_NOSYMFOLLOW),
+}
 PROPAGATION = {
     "private": _shim.MS_PRIVATE, "shared": _shim.MS_SHARED, "slave": _shim.MS_SLAVE,
     "unbindable": _shim.MS_UNBINDABLE,
@@ -55,19 +67,26 @@ DEV_LINKS = [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "
 _DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
-def parse_options(options: list[str]) -> tuple[int, int, str]:
-    """(mount flags, propagation flags, data string) from a mount's ``options``."""
-    flags = propagation = 0
-    data = []
-    for option in options:
-        if option in MOUNT_FLAGS:
-            flag, on = MOUNT_FLAGS[option]
-            flags = flags | flag if on else flags & ~flag
-        elif option in PROPAGATION:
-            propagation = PROPAGATION[option]
-        else:
-            data.append(option)
-    return flags, propagation, ",".join(data)
+class MountOptions:
+    """A mount's ``options`` sorted into what each system call needs."""
+
+    def __init__(self, options: list[str]):
+        self.flags = self.propagation = self.attr_set = self.attr_clr = 0
+        data = []
+        for option in options:
+            if option in MOUNT_FLAGS:
+                flag, on = MOUNT_FLAGS[option]
+                self.flags = self.flags | flag if on else self.flags & ~flag
+            elif option in PROPAGATION:
+                self.propagation = PROPAGATION[option]
+            elif option in RECURSIVE_FLAGS:
+                attr_set, attr_clr = RECURSIVE_FLAGS[option]
+                self.attr_set = (self.attr_set & ~attr_clr) | attr_set
+                self.attr_clr = (self.attr_clr & ~attr_set) | attr_clr
+            else:
+                data.append(option)
+        #: filesystem-specific options, passed to mount(2) as its data string
+        self.data = ",".join(data)
 
 
 def _kept_flags(path_or_fd) -> int:
@@ -95,8 +114,10 @@ class RootfsBuilder:
     def prepare(self) -> None:
         """Propagation, the rootfs bind mount, every configured mount, the devices."""
         linux = self.config.get("linux", {})
-        propagation = PROPAGATION[linux.get("rootfsPropagation") or "rslave"]
-        _shim.mount(None, "/", None, propagation | _shim.MS_REC)
+        # our mounts must not reach the host: everything slave first (runc's default);
+        # linux.rootfsPropagation is applied to the container's "/" after pivot_root
+        _shim.mount(None, "/", None, _shim.MS_SLAVE | _shim.MS_REC)
+        _make_parent_private(self.rootfs)
         _shim.mount(self.rootfs, self.rootfs, None, _shim.MS_BIND | _shim.MS_REC)
         self.root_fd = os.open(self.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         mounts = self.config.get("mounts", [])
@@ -105,7 +126,7 @@ class RootfsBuilder:
                 self._mount(mount)
             except OSError as err:
                 raise ConfigError(f"mounts[{index}]: mounting {mount.get('type') or 'bind'} on "
-                                  f"{mount['destination']}: {err.strerror}") from None
+                                  f"{mount['destination']}: {err.strerror or err}") from None
         if not any(m["destination"].rstrip("/") == "/dev" and self._is_bind(m) for m in mounts):
             self._create_devices(linux.get("devices", []))
 
@@ -114,12 +135,15 @@ class RootfsBuilder:
             set(mount.get("options", [])) & {"bind", "rbind"})
 
     def _mount(self, mount: dict) -> None:
-        flags, propagation, data = parse_options(mount.get("options", []))
+        options = MountOptions(mount.get("options", []))
+        flags, propagation, data = options.flags, options.propagation, options.data
         kind = mount.get("type")
         destination = mount["destination"]
         if kind == "cgroup":
             self._mount_cgroup(destination, flags, data)
         elif self._is_bind(mount):
+            if data:
+                raise OSError(0, f"unknown option(s) for a bind mount: {data}")
             source = os.path.join(self.bundle, mount["source"])
             fd = ensure_in_root(self.root_fd, destination, os.path.isdir(source))
             try:
@@ -133,6 +157,12 @@ class RootfsBuilder:
             fd = self._directory_for(destination, kind)
             try:
                 _shim.mount(mount.get("source") or kind, fd_path(fd), kind, flags, data or None)
+            finally:
+                os.close(fd)
+        if options.attr_set or options.attr_clr:
+            fd = open_in_root(self.root_fd, destination)
+            try:
+                _shim.mount_setattr(fd, options.attr_set, options.attr_clr)
             finally:
                 os.close(fd)
         if propagation:
@@ -189,11 +219,12 @@ class RootfsBuilder:
         wanted = [{"path": f"/dev/{name}", "type": "c", "major": major, "minor": minor,
                    "fileMode": 0o666, "uid": 0, "gid": 0} for name, major, minor in DEFAULT_DEVICES]
         for index, device in enumerate([*wanted, *devices]):
+            configured = index >= len(wanted)
             try:
-                self._make_node(device)
+                self._make_node(device, replace=not configured)
             except OSError as err:
-                where = f"linux.devices[{index - len(wanted)}]" if index >= len(wanted) else "default devices"
-                raise ConfigError(f"{where}: creating {device['path']}: {err.strerror}") from None
+                where = f"linux.devices[{index - len(wanted)}]" if configured else "default devices"
+                raise ConfigError(f"{where}: creating {device['path']}: {err.strerror or err}") from None
         dev_fd = ensure_in_root(self.root_fd, "/dev", True)
         try:
             for name, target in DEV_LINKS:
@@ -204,16 +235,24 @@ class RootfsBuilder:
         finally:
             os.close(dev_fd)
 
-    def _make_node(self, device: dict) -> None:
+    def _make_node(self, device: dict, replace: bool) -> None:
+        """mknod, owned as asked.  Something already at the path is replaced for the default
+        devices; for ``linux.devices`` the spec wants an error unless it is that very device."""
         parent, _, name = device["path"].rpartition("/")
         parent_fd = ensure_in_root(self.root_fd, parent, True)
+        kind = _DEVICE_TYPES[device["type"]]
+        number = 0 if kind == stat.S_IFIFO else os.makedev(device["major"], device["minor"])
         try:
             try:
-                os.unlink(name, dir_fd=parent_fd)
+                existing = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
             except FileNotFoundError:
-                pass
-            kind = _DEVICE_TYPES[device["type"]]
-            number = 0 if kind == stat.S_IFIFO else os.makedev(device["major"], device["minor"])
+                existing = None
+            if existing is not None:
+                if stat.S_IFMT(existing.st_mode) == kind and existing.st_rdev == number:
+                    return
+                if not replace:
+                    raise OSError(0, "a different file already exists there")
+                os.unlink(name, dir_fd=parent_fd)
             os.mknod(name, kind | (device.get("fileMode") or 0o666) & 0o7777, number, dir_fd=parent_fd)
             os.chown(name, device.get("uid", 0), device.get("gid", 0), dir_fd=parent_fd,
                      follow_symlinks=False)
@@ -225,12 +264,18 @@ class RootfsBuilder:
         os.close(ensure_in_root(self.root_fd, cwd, True))
 
     # -- the switch --------------------------------------------------------------------
-    def pivot(self, no_pivot: bool) -> None:
-        """Makes the rootfs the container's "/"; the host's root becomes unreachable."""
+    def pivot(self, no_pivot: bool, own_mount_namespace: bool) -> None:
+        """Makes the rootfs the container's "/"; the host's root becomes unreachable.
+
+        Without a mount namespace of its own the container shares the host's mounts, where
+        pivot_root would move the root of every host process: only chroot is safe (runc's
+        rule too)."""
         os.fchdir(self.root_fd)
         os.close(self.root_fd)
         self.root_fd = -1
-        if no_pivot:
+        if not own_mount_namespace:
+            os.chroot(".")
+        elif no_pivot:
             _shim.mount(".", "/", None, _shim.MS_MOVE)
             os.chroot(".")
         else:
@@ -242,8 +287,10 @@ class RootfsBuilder:
 
     # -- after pivot_root --------------------------------------------------------------
     def finish(self) -> None:
-        """sysctls, read-only and masked paths, read-only root (in runc's order)."""
+        """Root propagation, sysctls, read-only and masked paths, read-only root (runc's order)."""
         linux = self.config.get("linux", {})
+        if linux.get("rootfsPropagation"):
+            _shim.mount(None, "/", None, PROPAGATION[linux["rootfsPropagation"]])
         for key, value in (linux.get("sysctl") or {}).items():
             write_sysctl(key, value)
         for path in linux.get("readonlyPaths") or []:
@@ -253,6 +300,19 @@ class RootfsBuilder:
             mask_paths(masked)
         if self.config["root"].get("readonly"):
             _remount_bind("/", _shim.MS_RDONLY)
+
+
+def _make_parent_private(path: str) -> None:
+    """pivot_root refuses a new root whose parent mount is shared: make the mount that
+    holds ``path`` private (it is our copy, in our mount namespace)."""
+    from .mountinfo import mounts
+
+    best = "/"
+    for mount in mounts():
+        point = mount.mount_point
+        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
+            best = point
+    _shim.mount(None, best, None, _shim.MS_PRIVATE)
 
 
 def write_sysctl(key: str, value: str) -> None:

@@ -120,11 +120,6 @@ EXPECTED_STATUS = {
 }
 
 
-@pytest.mark.xfail_runtime(
-    "runc", when={"stage": ["createContainer", "startContainer"]},
-    reason="runc 1.1.5 runs createContainer/startContainer hooks from the container's "
-    "init and passes the pid as seen inside the container's PID namespace (1), not the "
-    "host pid the state's `pid` must be")
 @pytest.mark.xfail_runtime("runc", when={"stage": ["poststart"]}, reason=POSTSTART_DURING_CREATE)
 @pytest.mark.parametrize("stage", ALL_STAGES)
 def test_hook_receives_state_and_runs_in_right_namespace(runtime, make_bundle, host_ns, stage):
@@ -150,7 +145,10 @@ def test_hook_receives_state_and_runs_in_right_namespace(runtime, make_bundle, h
     assert state["bundle"] == b.path
     assert state["ociVersion"]
     assert state["status"] == EXPECTED_STATUS[stage], state
-    if stage != "poststop":
+    if stage in CONTAINER_STAGES:
+        # runtime.md: for hooks in the container namespace, the pid as the container sees it
+        assert state["pid"] == 1, state
+    elif stage != "poststop":
         assert state["pid"] == pid, state
 
 

@@ -21,11 +21,18 @@ class Manager:
 
     driver = ""
 
-    def __init__(self, paths: dict[str, str]):
+    def __init__(self, paths: dict[str, str], preexisting: list[str] | None = None):
         self.paths = paths
+        #: hierarchies where the cgroup existed before ``create``: never removed by us (the
+        #: spec: resources not created by the container MUST NOT be deleted)
+        self.preexisting = preexisting or []
 
     def create(self, device_rules: list[dict]) -> None:
         """Creates the cgroup directories and applies the device rules."""
+        self.preexisting = [key for key, path in self.paths.items() if os.path.isdir(path)]
+        self._create(device_rules)
+
+    def _create(self, device_rules: list[dict]) -> None:
         raise NotImplementedError
 
     def join(self, pid: int) -> None:
@@ -48,11 +55,12 @@ class Manager:
     def destroy(self) -> None:
         """Removes the container's cgroup directories (never their parents), waiting briefly
         for exiting processes to leave them."""
-        for path in self.paths.values():
-            _rmdir_retry(path)
+        for key, path in self.paths.items():
+            if key not in self.preexisting:
+                _rmdir_retry(path)
 
     def describe(self) -> dict:
-        return {"driver": self.driver, "paths": self.paths}
+        return {"driver": self.driver, "paths": self.paths, "preexisting": self.preexisting}
 
     def _main_path(self) -> str:
         return next(iter(self.paths.values()))
@@ -110,7 +118,7 @@ def from_description(description: dict) -> Manager:
         from .v2 import V2Manager as cls
     else:
         from .v1 import V1Manager as cls
-    return cls(description["paths"])
+    return cls(description["paths"], description.get("preexisting"))
 
 
 def nested_path(own_cgroup: str, path: str, container_id: str) -> str:

@@ -51,7 +51,7 @@ class V1Manager(Manager):
             paths[key] = os.path.join(mount_point, inner.lstrip("/"))
         return cls(paths)
 
-    def create(self, device_rules: list[dict]) -> None:
+    def _create(self, device_rules: list[dict]) -> None:
         for key, path in self.paths.items():
             if key == "cpuset":
                 _make_cpuset(path)

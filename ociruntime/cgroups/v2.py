@@ -30,7 +30,7 @@ class V2Manager(Manager):
         inner = nested_path(_nesting_parent(), path, container_id)
         return cls({"": os.path.join(CGROUP_ROOT, inner.lstrip("/"))})
 
-    def create(self, device_rules: list[dict]) -> None:
+    def _create(self, device_rules: list[dict]) -> None:
         from .devices_bpf import apply_device_rules
 
         path = self.paths[""]

@@ -79,8 +79,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
     """PID 1 of the container: set everything up, wait for start, exec."""
     connection = None
     try:
-        host_pid = channel.recv("pid")["pid"]
-        listener = _prepare(channel, ctx, host_pid)
+        listener = _prepare(channel, ctx)
         if not ctx.config.get("hooks", {}).get("startContainer"):
             # nothing left that needs Python: the trampoline itself waits for start
             path, env = _become_process(ctx, keep=listener.fileno())
@@ -91,7 +90,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
         channel.close()
         connection, _ = listener.accept()
         listener.close()
-        run_hooks(ctx.config, "startContainer", _hook_state(ctx, "created", host_pid))
+        run_hooks(ctx.config, "startContainer", _hook_state(ctx, "created"))
         path, env = _become_process(ctx, keep=connection.fileno())
         _exec(ctx, str(connection.fileno()), path, env)
     except BaseException as err:  # noqa: BLE001
@@ -105,7 +104,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
     os._exit(1)
 
 
-def _prepare(channel: Channel, ctx: InitContext, host_pid: int) -> socket.socket:
+def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
     """Everything before ``start``; returns the socket ``start`` will connect to."""
     config = ctx.config
     os.setsid()
@@ -130,10 +129,10 @@ def _prepare(channel: Channel, ctx: InitContext, host_pid: int) -> socket.socket
     builder.prepare()
     channel.send("hooks")
     channel.recv("continue")
-    run_hooks(config, "createContainer", _hook_state(ctx, "creating", host_pid))
+    run_hooks(config, "createContainer", _hook_state(ctx, "creating"))
     process = config.get("process", {})
     builder.make_cwd(process.get("cwd", "/"))
-    builder.pivot(ctx.no_pivot)
+    builder.pivot(ctx.no_pivot, "mount" in requested)
     _set_names(config, requested)
     builder.finish()
     if process:
@@ -141,10 +140,11 @@ def _prepare(channel: Channel, ctx: InitContext, host_pid: int) -> socket.socket
     return listener
 
 
-def _hook_state(ctx: InitContext, status: str, host_pid: int) -> dict:
-    """The state document hooks get on stdin (the PID as the host sees it)."""
+def _hook_state(ctx: InitContext, status: str) -> dict:
+    """The state document container-namespace hooks get on stdin: runtime.md says their
+    ``pid`` is the container process as the container sees it (1 in a new PID namespace)."""
     state = {"ociVersion": ctx.config["ociVersion"], "id": os.path.basename(ctx.state_dir),
-             "status": status, "pid": host_pid, "bundle": ctx.bundle}
+             "status": status, "pid": os.getpid(), "bundle": ctx.bundle}
     if ctx.config.get("annotations"):
         state["annotations"] = ctx.config["annotations"]
     return state

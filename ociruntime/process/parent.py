@@ -69,7 +69,6 @@ class InitProcess:
             self.pid = channel.recv("pid")["pid"]
         finally:
             os.waitpid(intermediate_pid, 0)
-        channel.send("pid", pid=self.pid)
         channel.recv("hooks")
         state = dict(self.hook_state, pid=self.pid)
         run_hooks(self.ctx.config, "prestart", state)

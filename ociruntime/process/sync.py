@@ -2,7 +2,7 @@
 
 init -> parent: ``pid`` (sent by the intermediate), ``hooks`` (namespaces and mounts are
 ready: run prestart/createRuntime), ``ready`` (waiting for start), ``error``.
-parent -> init: ``pid`` (the init's PID as the host sees it), ``continue``.
+parent -> init: ``continue`` (the runtime-namespace hooks are done).
 """
 
 from __future__ import annotations

@@ -31,10 +31,10 @@ def known() -> list[str]:
     return NAMES[: last_cap() + 1]
 
 
-def masks(config: dict) -> dict[str, int] | None:
+def masks(config: dict, warn=None) -> dict[str, int] | None:
     """The five sets as bit masks, or None when the config sets no capabilities (then the
-    process keeps what it has, as runc does).  Unknown names are errors (the spec: values
-    that cannot be mapped to the kernel MUST fail)."""
+    process keeps what it has, as runc does).  Names this kernel does not know are skipped
+    with a warning: the runtime-spec (1.1 on) says a runtime SHOULD NOT fail for them."""
     caps = config.get("process", {}).get("capabilities")
     if caps is None:
         return None
@@ -43,9 +43,10 @@ def masks(config: dict) -> dict[str, int] | None:
     for kind in SETS:
         mask = 0
         for name in caps.get(kind) or []:
-            if name not in available:
-                raise ConfigError(f"process.capabilities.{kind}: unknown capability {name!r} on this kernel")
-            mask |= 1 << available[name]
+            if name in available:
+                mask |= 1 << available[name]
+            elif warn is not None:
+                warn(f"process.capabilities.{kind}: unknown capability {name!r} on this kernel, ignored")
         result[kind] = mask
     return result
 

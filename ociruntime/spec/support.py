@@ -62,5 +62,5 @@ def _check_mounts(mounts: list) -> None:
         if mount.get("uidMappings") or mount.get("gidMappings"):
             raise NotSupportedError(f"mounts[{i}]: idmapped mounts are not supported yet")
         for option in mount.get("options", []):
-            if option in ("idmap", "ridmap"):
+            if option in ("idmap", "ridmap", "tmpcopyup"):
                 raise NotSupportedError(f"mounts[{i}].options: {option!r} is not supported yet")
