@@ -117,7 +117,6 @@ class RootfsBuilder:
         # our mounts must not reach the host: everything slave first (runc's default);
         # linux.rootfsPropagation is applied to the container's "/" after pivot_root
         _shim.mount(None, "/", None, _shim.MS_SLAVE | _shim.MS_REC)
-        _make_parent_private(self.rootfs)
         _shim.mount(self.rootfs, self.rootfs, None, _shim.MS_BIND | _shim.MS_REC)
         self.root_fd = os.open(self.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         mounts = self.config.get("mounts", [])
@@ -270,19 +269,26 @@ class RootfsBuilder:
         Without a mount namespace of its own the container shares the host's mounts, where
         pivot_root would move the root of every host process: only chroot is safe (runc's
         rule too)."""
+        old_root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         os.fchdir(self.root_fd)
         os.close(self.root_fd)
         self.root_fd = -1
-        if not own_mount_namespace:
-            os.chroot(".")
-        elif no_pivot:
-            _shim.mount(".", "/", None, _shim.MS_MOVE)
-            os.chroot(".")
-        else:
-            _shim.pivot_root(".", ".")
-            # the old root is stacked under ".": keep its unmount from reaching the host
-            _shim.mount(None, ".", None, _shim.MS_SLAVE | _shim.MS_REC)
-            _shim.umount2(".", _shim.MNT_DETACH)
+        try:
+            if not own_mount_namespace:
+                os.chroot(".")
+            elif no_pivot:
+                _shim.mount(".", "/", None, _shim.MS_MOVE)
+                os.chroot(".")
+            else:
+                _shim.pivot_root(".", ".")
+                # the old root is now stacked on "/": from inside it, make its unmount stay
+                # out of the host, then detach it (from the new root, "." would be the
+                # container's own tree)
+                os.fchdir(old_root)
+                _shim.mount(None, ".", None, _shim.MS_SLAVE | _shim.MS_REC)
+                _shim.umount2(".", _shim.MNT_DETACH)
+        finally:
+            os.close(old_root)
         os.chdir("/")
 
     # -- after pivot_root --------------------------------------------------------------
@@ -300,19 +306,6 @@ class RootfsBuilder:
             mask_paths(masked)
         if self.config["root"].get("readonly"):
             _remount_bind("/", _shim.MS_RDONLY)
-
-
-def _make_parent_private(path: str) -> None:
-    """pivot_root refuses a new root whose parent mount is shared: make the mount that
-    holds ``path`` private (it is our copy, in our mount namespace)."""
-    from .mountinfo import mounts
-
-    best = "/"
-    for mount in mounts():
-        point = mount.mount_point
-        if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) > len(best):
-            best = point
-    _shim.mount(None, best, None, _shim.MS_PRIVATE)
 
 
 def write_sysctl(key: str, value: str) -> None:

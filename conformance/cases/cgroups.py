@@ -267,6 +267,7 @@ def _(t):
     d = hier / b.cgroups_path.lstrip("/")
     d.mkdir(parents=True)
     (d / "pids.max").write_text("77")  # marks the cgroup as ours
+    t.suite_cgroups.add(b.cgroups_path)  # made by this case: its to remove, not the runtime's
     pid = t.created(b, ["sleep", "300"])
     procs = (d / "cgroup.procs").read_text().split()
     t.expect(str(pid) in procs, f"the container process is not in the existing {d}")
