@@ -79,6 +79,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
     """PID 1 of the container: set everything up, wait for start, exec."""
     connection = None
     try:
+        channel.recv("go")
         listener = _prepare(channel, ctx)
         if not ctx.config.get("hooks", {}).get("startContainer"):
             # nothing left that needs Python: the trampoline itself waits for start

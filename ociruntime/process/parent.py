@@ -69,6 +69,7 @@ class InitProcess:
             self.pid = channel.recv("pid")["pid"]
         finally:
             os.waitpid(intermediate_pid, 0)
+        channel.send("go")  # the init starts only once we know its PID (to kill it on failure)
         channel.recv("hooks")
         state = dict(self.hook_state, pid=self.pid)
         run_hooks(self.ctx.config, "prestart", state)

@@ -2,7 +2,9 @@
 
 init -> parent: ``pid`` (sent by the intermediate), ``hooks`` (namespaces and mounts are
 ready: run prestart/createRuntime), ``ready`` (waiting for start), ``error``.
-parent -> init: ``continue`` (the runtime-namespace hooks are done).
+parent -> init: ``go`` (the parent has the init's PID: without it, the intermediate's
+``pid`` and the init's first message could arrive in either order), ``continue`` (the
+runtime-namespace hooks are done).
 """
 
 from __future__ import annotations
