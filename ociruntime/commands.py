@@ -71,9 +71,9 @@ def start(runtime, container_id):
 
 
 def state(runtime, container_id):
-    import json
+    from .jsonenc import dumps
 
-    print(json.dumps(runtime.state(container_id), indent=2))
+    print(dumps(runtime.state(container_id), indent=2))
 
 
 def kill(runtime, container_id, signal_name, all_processes):
@@ -107,14 +107,14 @@ def delete(runtime, container_id, force):
 
 
 def list_(runtime, fmt, quiet):
-    import json
+    from .jsonenc import dumps
 
     states = runtime.list()
     if quiet:
         for s in states:
             print(s["id"])
     elif fmt == "json":
-        print(json.dumps(states))
+        print(dumps(states))
     else:
         rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
         rows += [(s["id"], str(s["pid"]), s["status"], s["bundle"], s["created"], s["owner"] or "root")
