@@ -190,15 +190,16 @@ class Runtime:
         self._poststop(container)
 
     def _kill_all(self, container: Container, timeout: float = 10.0) -> None:
-        import signal
         import time
+
+        from _signal import SIGKILL
 
         pids = set(self._cgroup_pids(container))
         if container.init_alive():
             pids.add(container.pid)
         for pid in pids:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, SIGKILL)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + timeout

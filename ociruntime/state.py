@@ -157,9 +157,14 @@ class StateStore:
         return fd
 
     def remove(self, container_id: str) -> None:
-        import shutil
-
-        shutil.rmtree(self.directory(container_id), ignore_errors=True)
+        """Removes the container's directory (only files in it: shutil costs 10 ms to import)."""
+        directory = self.directory(container_id)
+        try:
+            for entry in os.scandir(directory):
+                os.unlink(entry.path)
+            os.rmdir(directory)
+        except FileNotFoundError:
+            pass
 
     def list(self) -> list[Container]:
         try:
