@@ -19,7 +19,7 @@ def features_document() -> dict:
             "namespaces": list(NAMESPACES),
             "capabilities": known(),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": _seccomp(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
@@ -28,3 +28,19 @@ def features_document() -> dict:
         "annotations": {"org.opencontainers.runtime-spec.features.ociruntime.version": __version__},
     }
 
+
+
+def _seccomp() -> dict:
+    """features-linux.md "Seccomp": what libseccomp on this host lets us apply."""
+    from .security import seccomp
+
+    if not seccomp.available():
+        return {"enabled": False}
+    return {
+        "enabled": True,
+        "actions": list(seccomp.ACTIONS),
+        "operators": list(seccomp.OPERATORS),
+        "archs": seccomp.known_archs(),
+        "knownFlags": list(seccomp.KNOWN_FLAGS),
+        "supportedFlags": seccomp.supported_flags(),
+    }

@@ -21,7 +21,7 @@ def test_features_document_shape(runtime):
     assert doc["ociVersionMax"] == "1.3.0"
     assert set(doc["hooks"]) == {"prestart", "createRuntime", "createContainer",
                                  "startContainer", "poststart", "poststop"}
-    assert doc["linux"]["seccomp"]["enabled"] is False  # not implemented yet
+    assert doc["linux"]["seccomp"]["enabled"] is True
 
 
 def test_every_listed_namespace_is_created(runtime, make_bundle, host_ns):

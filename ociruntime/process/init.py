@@ -18,7 +18,7 @@ from ..cgroups import Manager
 from ..errors import OCIError
 from ..hooks import run_hooks
 from ..rootfs import RootfsBuilder
-from ..security import capabilities
+from ..security import capabilities, seccomp
 from ..state import INIT_SOCKET
 from .sync import Channel
 
@@ -44,6 +44,10 @@ class InitContext:
         self.capabilities = capabilities
         #: kept for the process when process.user.umask is unset (config.md)
         self.caller_umask = 0o022
+        #: linux.seccomp as a libseccomp filter, built in the init before pivot_root
+        self.seccomp_filter = None
+        #: the init's PID as the runtime sees it (for a seccomp agent)
+        self.host_pid = 0
 
 
 def intermediate(channel: Channel, ctx: InitContext) -> None:
@@ -83,7 +87,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
         listener = _prepare(channel, ctx)
         if not ctx.config.get("hooks", {}).get("startContainer"):
             # nothing left that needs Python: the trampoline itself waits for start
-            path, env = _become_process(ctx, keep=listener.fileno())
+            path, env = _become_process(ctx, keep=listener.fileno(), status="creating")
             channel.send("ready")
             channel.close()
             _exec(ctx, f"w{listener.fileno()}", path, env)
@@ -92,7 +96,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
         connection, _ = listener.accept()
         listener.close()
         run_hooks(ctx.config, "startContainer", _hook_state(ctx, "created"))
-        path, env = _become_process(ctx, keep=connection.fileno())
+        path, env = _become_process(ctx, keep=connection.fileno(), status="running")
         _exec(ctx, str(connection.fileno()), path, env)
     except BaseException as err:  # noqa: BLE001
         if connection is None:
@@ -133,6 +137,11 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
     run_hooks(config, "createContainer", _hook_state(ctx, "creating"))
     process = config.get("process", {})
     builder.make_cwd(process.get("cwd", "/"))
+    if config.get("linux", {}).get("seccomp") is not None:
+        # libseccomp (dlopen'ed by the parent's checks) cannot be loaded after pivot_root
+        ctx.seccomp_filter = seccomp.build(config["linux"]["seccomp"])
+        seccomp.connect_listener(ctx.seccomp_filter)  # the agent's socket is a host path
+        ctx.host_pid = int(os.readlink("/proc/self"))  # still the runtime's /proc here
     builder.pivot(ctx.no_pivot, "mount" in requested)
     _set_names(config, requested)
     builder.finish()
@@ -159,7 +168,7 @@ def _set_names(config: dict, requested: dict) -> None:
             setter(config[field])
 
 
-def _become_process(ctx: InitContext, keep: int) -> tuple[str, dict]:
+def _become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict]:
     """The process's cwd, identity, signals and fds; returns (executable, environment).
     Only 0-2, the preserved fds and ``keep`` (start's socket) stay open across exec."""
     process = ctx.config["process"]
@@ -168,9 +177,17 @@ def _become_process(ctx: InitContext, keep: int) -> tuple[str, dict]:
     os.chdir(process.get("cwd", "/"))
     if os.getcwd().startswith("(unreachable)"):
         raise OCIError(f"process.cwd: {process.get('cwd')} is outside the container")
-    _set_identity(process, ctx.capabilities, ctx.caller_umask)
+    nnp = bool(process.get("noNewPrivileges"))
+    if ctx.seccomp_filter is not None:
+        state = _hook_state(ctx, status) | {"pid": ctx.host_pid}
+        seccomp.prepare_notify(ctx.seccomp_filter, ctx.config["linux"]["seccomp"], state)
+    _set_identity(process, ctx.capabilities, ctx.caller_umask,
+                  None if nnp else ctx.seccomp_filter)
     _reset_signals()
     _close_fds(ctx.preserve_fds, keep)
+    if nnp and ctx.seccomp_filter is not None:
+        # last: only the exec of the trampoline and its own syscalls (see security/seccomp.py)
+        seccomp.load(ctx.seccomp_filter)
     return path, env
 
 
@@ -179,8 +196,11 @@ def _exec(ctx: InitContext, status: str, path: str, env: dict) -> None:
     os.execve(ctx.trampoline_fd, [TRAMPOLINE_ARGV0, status, path, *ctx.config["process"]["args"]], env)
 
 
-def _set_identity(process: dict, capability_sets: dict[str, int] | None, umask: int) -> None:
-    """rlimits, user and groups, capabilities, no_new_privs, umask: runc's order."""
+def _set_identity(process: dict, capability_sets: dict[str, int] | None, umask: int,
+                  seccomp_filter=None) -> None:
+    """rlimits, user and groups, capabilities, no_new_privs, umask: runc's order.
+    ``seccomp_filter`` is given only without no_new_privs: loading it then needs
+    CAP_SYS_ADMIN, so it is loaded before the user changes and capabilities are dropped."""
     for index, rlimit in enumerate(process.get("rlimits") or []):
         kind = getattr(resource, rlimit["type"], None)
         if kind is None:
@@ -193,6 +213,8 @@ def _set_identity(process: dict, capability_sets: dict[str, int] | None, umask: 
     if sets is not None:
         _shim.prctl(_shim.PR_SET_KEEPCAPS, 1)
         capabilities.drop_bounding(sets["bounding"])
+    if seccomp_filter is not None:
+        seccomp.load(seccomp_filter)
     user = process.get("user", {})
     uid, gid = user.get("uid", 0), user.get("gid", 0)
     os.setgroups(user.get("additionalGids") or [])

@@ -18,7 +18,6 @@ _UNSUPPORTED = {
     ("linux", "uidMappings"): "user namespaces are not supported yet",
     ("linux", "gidMappings"): "user namespaces are not supported yet",
     ("linux", "timeOffsets"): "time namespaces are not supported yet",
-    ("linux", "seccomp"): "seccomp is not supported yet",
     ("linux", "mountLabel"): "SELinux is not enabled on this host",
     ("linux", "intelRdt"): "Intel RDT is not supported yet",
     ("linux", "personality"): "not supported yet",
@@ -42,6 +41,16 @@ def check_supported(config: dict) -> None:
     _check_namespaces(config.get("linux", {}).get("namespaces", []))
     _check_resources(config.get("linux", {}).get("resources", {}))
     _check_mounts(config.get("mounts", []))
+    if config.get("linux", {}).get("seccomp") is not None:
+        _check_seccomp(config["linux"]["seccomp"])
+
+
+def _check_seccomp(seccomp: dict) -> None:
+    """Builds (and drops) the filter, so a bad profile fails before anything is created;
+    the init builds it again before pivot_root and loads it just before the exec."""
+    from ..security import seccomp as scmp
+
+    scmp.build(seccomp).release()
 
 
 def _check_namespaces(namespaces: list) -> None:
