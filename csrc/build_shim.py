@@ -28,6 +28,11 @@ ffibuilder.cdef(
     long oci_bpf(int cmd, void *attr, unsigned int size);
     int oci_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
                           uint64_t attr_clr);
+    int oci_ioprio_set(int which, int who, int ioprio);
+    int oci_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
+                          uint32_t priority, uint64_t runtime, uint64_t deadline,
+                          uint64_t period);
+    long oci_personality(unsigned long persona);
     """
 )
 with open(os.path.join(HERE, "shim.c"), encoding="utf-8") as source:

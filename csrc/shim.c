@@ -124,3 +124,46 @@ int oci_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t 
     struct oci_mount_attr attr = {attr_set, attr_clr, 0, 0};
     return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
 }
+
+/* ioprio_set(2): which/who as in the kernel (IOPRIO_WHO_PROCESS, 0 = the caller). */
+int oci_ioprio_set(int which, int who, int ioprio)
+{
+    return (int)syscall(SYS_ioprio_set, which, who, ioprio);
+}
+
+/* sched_setattr(2) with struct sched_attr laid out as in the kernel's uapi (SCHED_ATTR_SIZE_VER1:
+   the util clamp values stay 0); glibc 2.36 has no wrapper. */
+struct oci_sched_attr {
+    uint32_t size;
+    uint32_t sched_policy;
+    uint64_t sched_flags;
+    int32_t sched_nice;
+    uint32_t sched_priority;
+    uint64_t sched_runtime;
+    uint64_t sched_deadline;
+    uint64_t sched_period;
+    uint32_t sched_util_min;
+    uint32_t sched_util_max;
+};
+
+int oci_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice, uint32_t priority,
+                      uint64_t runtime, uint64_t deadline, uint64_t period)
+{
+    struct oci_sched_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.size = sizeof(attr);
+    attr.sched_policy = policy;
+    attr.sched_flags = flags;
+    attr.sched_nice = nice;
+    attr.sched_priority = priority;
+    attr.sched_runtime = runtime;
+    attr.sched_deadline = deadline;
+    attr.sched_period = period;
+    return (int)syscall(SYS_sched_setattr, pid, &attr, 0);
+}
+
+/* personality(2): the execution domain, kept across execve. */
+long oci_personality(unsigned long persona)
+{
+    return syscall(SYS_personality, persona);
+}

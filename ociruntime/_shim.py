@@ -151,3 +151,40 @@ def mount_setattr(fd: int, attr_set: int, attr_clr: int, recursive: bool = True)
     """Changes the flags of the mount ``fd`` refers to (and of all below it)."""
     flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
     _check("mount_setattr", lib.oci_mount_setattr(fd, b"", flags, attr_set, attr_clr))
+
+
+# ioprio_set(2)
+IOPRIO_WHO_PROCESS = 1
+IOPRIO_CLASS_SHIFT = 13
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+
+
+def ioprio_set(ioclass: int, priority: int, who: int = 0) -> None:
+    """Sets the I/O priority of process ``who`` (0: the caller)."""
+    _check("ioprio_set", lib.oci_ioprio_set(IOPRIO_WHO_PROCESS, who,
+                                            (ioclass << IOPRIO_CLASS_SHIFT) | priority))
+
+
+# sched_setattr(2); SCHED_ISO is reserved by Linux but not implemented
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+                  "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
+               "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
+               "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+
+
+def sched_setattr(policy: int, flags: int = 0, nice: int = 0, priority: int = 0,
+                  runtime: int = 0, deadline: int = 0, period: int = 0, pid: int = 0) -> None:
+    """Sets the scheduling policy and its parameters of ``pid`` (0: the calling thread)."""
+    _check("sched_setattr", lib.oci_sched_setattr(pid, policy, flags, nice, priority,
+                                                  runtime, deadline, period))
+
+
+# personality(2) execution domains (linux.personality.domain)
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def personality(persona: int) -> int:
+    """Sets the execution domain; returns the previous persona."""
+    return _check("personality", lib.oci_personality(persona))

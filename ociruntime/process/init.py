@@ -7,6 +7,7 @@ exec of the trampoline.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import signal
@@ -19,6 +20,7 @@ from ..errors import OCIError
 from ..hooks import run_hooks
 from ..rootfs import RootfsBuilder
 from ..security import capabilities, seccomp
+from ..spec.support import parse_cpu_list
 from ..state import INIT_SOCKET
 from .sync import Channel
 
@@ -84,6 +86,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
     connection = None
     try:
         channel.recv("go")
+        _set_cpu_affinity(ctx.config, "initial")
         listener = _prepare(channel, ctx)
         if not ctx.config.get("hooks", {}).get("startContainer"):
             # nothing left that needs Python: the trampoline itself waits for start
@@ -181,6 +184,10 @@ def _become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict
     if ctx.seccomp_filter is not None:
         state = _hook_state(ctx, status) | {"pid": ctx.host_pid}
         seccomp.prepare_notify(ctx.seccomp_filter, ctx.config["linux"]["seccomp"], state)
+    _set_io_priority(process)
+    _set_cpu_affinity(ctx.config, "final")
+    _set_scheduler(process)
+    _set_personality(ctx.config)
     _set_identity(process, ctx.capabilities, ctx.caller_umask,
                   None if nnp else ctx.seccomp_filter)
     _reset_signals()
@@ -189,6 +196,61 @@ def _become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict
         # last: only the exec of the trampoline and its own syscalls (see security/seccomp.py)
         seccomp.load(ctx.seccomp_filter)
     return path, env
+
+
+def _set_cpu_affinity(config: dict, key: str) -> None:
+    """process.execCPUAffinity.initial (the init, first thing) or .final (just before exec)."""
+    text = ((config.get("process") or {}).get("execCPUAffinity") or {}).get(key)
+    if text:
+        path = f"process.execCPUAffinity.{key}"
+        try:
+            os.sched_setaffinity(0, parse_cpu_list(text, path))
+        except OSError as err:
+            raise OCIError(f"{path}: {text}: sched_setaffinity: {err.strerror}") from None
+
+
+def _set_io_priority(process: dict) -> None:
+    """process.ioPriority, set before capabilities are dropped (the RT class needs
+    CAP_SYS_NICE or CAP_SYS_ADMIN)."""
+    prio = process.get("ioPriority")
+    if prio:
+        try:
+            _shim.ioprio_set(_shim.IOPRIO_CLASSES[prio["class"]], prio["priority"])
+        except OSError as err:
+            raise OCIError(f"process.ioPriority: {prio['class']} {prio['priority']}: "
+                           f"{err.strerror}") from None
+
+
+def _set_scheduler(process: dict) -> None:
+    """process.scheduler with sched_setattr(2), before capabilities are dropped (negative
+    nice and real-time policies need CAP_SYS_NICE); support.py checked the values."""
+    sched = process.get("scheduler")
+    if sched:
+        flags = 0
+        for name in sched.get("flags") or []:
+            flags |= _shim.SCHED_FLAGS[name]
+        try:
+            _shim.sched_setattr(_shim.SCHED_POLICIES[sched["policy"]], flags,
+                                sched.get("nice", 0), sched.get("priority", 0),
+                                sched.get("runtime", 0), sched.get("deadline", 0),
+                                sched.get("period", 0))
+        except OSError as err:
+            hint = ""
+            if err.errno == errno.EPERM and sched["policy"] in ("SCHED_FIFO", "SCHED_RR"):
+                hint = (" (with RT group scheduling the container's cpu cgroup needs "
+                        "cpu.rt_runtime_us > 0)")
+            raise OCIError(f"process.scheduler: {sched['policy']}: {err.strerror}"
+                           f"{hint}") from None
+
+
+def _set_personality(config: dict) -> None:
+    """linux.personality (before seccomp is loaded: a profile may deny personality(2))."""
+    domain = (config.get("linux") or {}).get("personality", {}).get("domain")
+    if domain:
+        try:
+            _shim.personality(_shim.PERSONALITY_DOMAINS[domain])
+        except OSError as err:
+            raise OCIError(f"linux.personality.domain: {domain}: {err.strerror}") from None
 
 
 def _exec(ctx: InitContext, status: str, path: str, env: dict) -> None:

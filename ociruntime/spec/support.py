@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..errors import NotSupportedError
+import os
+
+from ..errors import ConfigError, NotSupportedError
 
 #: namespace types we create or join (user and time namespaces are not applied yet)
 NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup")
@@ -12,15 +14,11 @@ _UNSUPPORTED = {
     ("process", "terminal"): "terminals (process.terminal: true) are not supported yet",
     ("process", "apparmorProfile"): "AppArmor is not enabled on this host",
     ("process", "selinuxLabel"): "SELinux is not enabled on this host",
-    ("process", "scheduler"): "not supported yet",
-    ("process", "ioPriority"): "not supported yet",
-    ("process", "execCPUAffinity"): "not supported yet",
     ("linux", "uidMappings"): "user namespaces are not supported yet",
     ("linux", "gidMappings"): "user namespaces are not supported yet",
     ("linux", "timeOffsets"): "time namespaces are not supported yet",
     ("linux", "mountLabel"): "SELinux is not enabled on this host",
     ("linux", "intelRdt"): "Intel RDT is not supported yet",
-    ("linux", "personality"): "not supported yet",
     ("linux", "memoryPolicy"): "not supported yet",
     ("linux", "netDevices"): "not supported yet",
 }
@@ -38,6 +36,12 @@ def check_supported(config: dict) -> None:
     for (section, field), reason in _UNSUPPORTED.items():
         if config.get(section, {}).get(field):
             raise NotSupportedError(f"{section}.{field}: {reason}")
+    if config["process"].get("scheduler"):
+        _check_scheduler(config["process"]["scheduler"])
+    _check_exec_cpu_affinity(config["process"].get("execCPUAffinity") or {})
+    if (config.get("linux") or {}).get("personality", {}).get("flags"):
+        raise NotSupportedError("linux.personality.flags: no flags are supported "
+                                "(the runtime-spec defines none)")
     _check_namespaces(config.get("linux", {}).get("namespaces", []))
     _check_resources(config.get("linux", {}).get("resources", {}))
     _check_mounts(config.get("mounts", []))
@@ -51,6 +55,59 @@ def _check_seccomp(seccomp: dict) -> None:
     from ..security import seccomp as scmp
 
     scmp.build(seccomp).release()
+
+
+def _check_scheduler(sched: dict) -> None:
+    """process.scheduler: what sched_setattr(2) would refuse with a bare EINVAL."""
+    policy = sched["policy"]
+    if policy == "SCHED_ISO":
+        raise NotSupportedError("process.scheduler.policy: SCHED_ISO is not implemented by Linux")
+    nice, priority = sched.get("nice", 0), sched.get("priority", 0)
+    if not -20 <= nice <= 19:
+        raise ConfigError(f"process.scheduler.nice: {nice} is outside -20..19")
+    if policy in ("SCHED_FIFO", "SCHED_RR"):
+        if not 1 <= priority <= 99:
+            raise ConfigError(f"process.scheduler.priority: {priority} is outside 1..99 "
+                              f"(required for {policy})")
+    elif priority != 0:
+        raise ConfigError(f"process.scheduler.priority: {priority}: must be 0 for {policy}")
+    if policy == "SCHED_DEADLINE":
+        runtime, deadline = sched.get("runtime", 0), sched.get("deadline", 0)
+        period = sched.get("period", 0)
+        if deadline == 0:
+            raise ConfigError("process.scheduler.deadline: required for SCHED_DEADLINE")
+        if runtime < 1024:
+            raise ConfigError(f"process.scheduler.runtime: {runtime}: SCHED_DEADLINE needs at "
+                              "least 1024 (ns)")
+        if runtime > deadline:
+            raise ConfigError(f"process.scheduler.runtime: {runtime} is greater than "
+                              f"the deadline ({deadline})")
+        if period and period < deadline:
+            raise ConfigError(f"process.scheduler.period: {period} is less than "
+                              f"the deadline ({deadline})")
+
+
+def parse_cpu_list(text: str, path: str, count: int | None = None) -> set[int]:
+    """A cpu list like "0-1,3" (the schema checked its form) as a set of CPU numbers;
+    with ``count``, refuses CPUs from ``count`` on before building anything."""
+    cpus: set[int] = set()
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        low, high = int(first), int(last or first)
+        if low > high:
+            raise ConfigError(f"{path}: {part!r}: range ends before it starts")
+        if count is not None and high >= count:
+            raise ConfigError(f"{path}: CPU {max(low, count)} does not exist on this host "
+                              f"(CPUs 0-{count - 1})")
+        cpus.update(range(low, high + 1))
+    return cpus
+
+
+def _check_exec_cpu_affinity(affinity: dict) -> None:
+    """execCPUAffinity: only CPUs this host has (sched_setaffinity would fail in the init)."""
+    for key in ("initial", "final"):
+        if affinity.get(key):
+            parse_cpu_list(affinity[key], f"process.execCPUAffinity.{key}", os.cpu_count() or 1)
 
 
 def _check_namespaces(namespaces: list) -> None:
