@@ -223,6 +223,17 @@ def wait_for(predicate, timeout=DEFAULT_TIMEOUT, interval=0.02, what="condition"
         time.sleep(interval)
 
 
+def failed_create_message(runtime, bundle):
+    """Runs a `create` that must fail; returns its one-line message, having checked that it
+    is one line and that no state was left behind."""
+    cp = runtime.run("create", "--bundle", bundle.path, bundle.id)
+    assert cp.returncode != 0
+    msg = cp.stderr.strip()
+    assert msg and "\n" not in msg, f"expected one line, got:\n{cp.stderr}"
+    assert runtime.state_entries() == []
+    return msg
+
+
 def deep_merge(base, overrides):
     """Merge overrides into base in place: dicts recurse, anything else
     replaces, and a value of None removes the key."""

@@ -4,44 +4,37 @@ or file involved).  Runs for the ociruntime runtime only."""
 
 import pytest
 
+from conftest import failed_create_message
+
 pytestmark = [pytest.mark.root, pytest.mark.runtimes("ociruntime")]
-
-
-def _create(runtime, b):
-    cp = runtime.run("create", "--bundle", b.path, b.id)
-    assert cp.returncode != 0
-    msg = cp.stderr.strip()
-    assert msg and "\n" not in msg, f"expected one line, got:\n{cp.stderr}"
-    assert runtime.state_entries() == []
-    return msg
 
 
 def test_schema_violation_names_the_json_path(runtime, make_bundle):
     b = make_bundle([])
-    assert "process.args: [] is too short" in _create(runtime, b)
+    assert "process.args: [] is too short" in failed_create_message(runtime, b)
 
 
 def test_schema_type_error_names_the_json_path(runtime, make_bundle):
     b = make_bundle(["true"], process={"user": {"uid": "root"}})
-    assert "process.user.uid" in _create(runtime, b)
+    assert "process.user.uid" in failed_create_message(runtime, b)
 
 
 def test_malformed_json_names_config_json(runtime, make_bundle):
     b = make_bundle(["true"])
     b.config_path.write_text('{"ociVersion": ')
-    msg = _create(runtime, b)
+    msg = failed_create_message(runtime, b)
     assert "config.json" in msg and "invalid JSON" in msg
 
 
 def test_missing_config_names_config_json(runtime, make_bundle):
     b = make_bundle(["true"])
     b.config_path.unlink()
-    assert "config.json" in _create(runtime, b)
+    assert "config.json" in failed_create_message(runtime, b)
 
 
 def test_missing_executable_wording(runtime, make_bundle):
     b = make_bundle(["no-such-command"])
-    assert 'exec: "no-such-command": executable file not found in $PATH' in _create(runtime, b)
+    assert 'exec: "no-such-command": executable file not found in $PATH' in failed_create_message(runtime, b)
 
 
 def test_unknown_container_wording(runtime):

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import failed_create_message
+
 pytestmark = pytest.mark.root
 
 CPUS = os.cpu_count() or 1
@@ -82,15 +84,6 @@ def test_exec_cpu_affinity_initial_applies_before_final(runtime, make_bundle):
 
 # --- config errors (ociruntime's wording) ------------------------------------
 
-def _create_fails(runtime, b):
-    cp = runtime.run("create", "--bundle", b.path, b.id)
-    assert cp.returncode != 0
-    msg = cp.stderr.strip()
-    assert msg and "\n" not in msg, f"expected one line, got:\n{cp.stderr}"
-    assert runtime.state_entries() == []
-    return msg
-
-
 @pytest.mark.runtimes("ociruntime")
 @pytest.mark.parametrize("field, value, message", [
     ("final", "4096", "process.execCPUAffinity.final: CPU 4096 does not exist on this host"),
@@ -99,13 +92,13 @@ def _create_fails(runtime, b):
 ])
 def test_exec_cpu_affinity_errors(runtime, make_bundle, field, value, message):
     b = make_bundle(["true"], process={"execCPUAffinity": {field: value}})
-    assert message in _create_fails(runtime, b)
+    assert message in failed_create_message(runtime, b)
 
 
 @pytest.mark.runtimes("ociruntime")
 def test_io_priority_error_names_the_json_path(runtime, make_bundle):
     b = make_bundle(["true"], process={"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 8}})
-    assert "process.ioPriority.priority: 8 is greater than the maximum of 7" in _create_fails(runtime, b)
+    assert "process.ioPriority.priority: 8 is greater than the maximum of 7" in failed_create_message(runtime, b)
 
 
 # --- process.scheduler -------------------------------------------------------
@@ -174,7 +167,7 @@ def test_scheduler_realtime(runtime, make_bundle, scheduler, expected):
 @pytest.mark.skipif(not RT_GROUP_SCHED, reason="no RT group scheduling on this host")
 def test_scheduler_realtime_without_budget_says_why(runtime, make_bundle):
     b = make_bundle(["true"], process={"scheduler": {"policy": "SCHED_FIFO", "priority": 1}})
-    msg = _create_fails(runtime, b)
+    msg = failed_create_message(runtime, b)
     assert msg.startswith("ociruntime: process.scheduler: SCHED_FIFO: sched_setattr: "
                           "Operation not permitted"), msg
     assert "cpu.rt_runtime_us" in msg
@@ -214,7 +207,7 @@ def test_scheduler_survives_user_change(runtime, make_bundle):
 ])
 def test_scheduler_errors(runtime, make_bundle, scheduler, message):
     b = make_bundle(["true"], process={"scheduler": scheduler})
-    assert message in _create_fails(runtime, b)
+    assert message in failed_create_message(runtime, b)
 
 
 # --- linux.personality -------------------------------------------------------
@@ -238,4 +231,4 @@ def test_personality_linux(runtime, make_bundle):
 def test_personality_flags_are_refused(runtime, make_bundle):
     b = make_bundle(["true"], linux={"personality": {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}})
     assert ("linux.personality.flags: no flags are supported (the runtime-spec defines none)"
-            in _create_fails(runtime, b))
+            in failed_create_message(runtime, b))
