@@ -55,6 +55,12 @@ def list_cases(cases, out):
     print(f"{len(cases)} cases", file=out)
 
 
+
+def _progress(r) -> None:
+    """--verbose: one line per result as it comes."""
+    print(f"{r.status:5} {r.case} [{r.runtime}] {r.duration:.2f}s {r.reason[:200]}",
+          file=sys.stderr, flush=True)
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     cases = registry.select(registry.load_cases(), args.patterns)
@@ -88,13 +94,8 @@ def main(argv=None):
 
     started = time.time()
     run = runner.Run(workdir=args.workdir, jobs=args.jobs, timeout=args.timeout, keep=args.keep)
-    progress = None
-    if args.verbose:
-        def progress(r):
-            print(f"{r.status:5} {r.case} [{r.runtime}] {r.duration:.2f}s {r.reason[:200]}",
-                  file=sys.stderr, flush=True)
     try:
-        results, times = runner.run_all(run, cases, runtimes, progress)
+        results, times = runner.run_all(run, cases, runtimes, _progress if args.verbose else None)
     finally:
         problems = run.finish()
     if args.keep:

@@ -107,7 +107,7 @@ def text_report(results, cases, runtimes, times, verdict, problems):
     if verdict["known"]:
         lines.append(f"known failures of {uut} (not counted): {len(verdict['known'])}")
     if verdict["fixed"]:
-        lines.append(f"fixed (in the baseline, passing now; shrink the baseline): "
+        lines.append("fixed (in the baseline, passing now; shrink the baseline): "
                      + ", ".join(verdict["fixed"]))
     if verdict["counted"]:
         lines.append(f"failures of {uut} that count: " + ", ".join(verdict["counted"]))

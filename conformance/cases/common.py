@@ -28,3 +28,13 @@ def cap_mask(names):
     for n in names:
         m |= 1 << CAPS[n]
     return f"{m:x}"
+
+
+def stopped(t, b):
+    """Creates and starts ``b`` running `true`, and waits until its runtime says `stopped`;
+    returns the process's PID."""
+    pid = t.created(b, ["true"])
+    t.start(b.id)
+    t.wait_exit(pid)
+    t.wait_status(b.id, "stopped", timeout=5)
+    return pid

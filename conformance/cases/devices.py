@@ -136,8 +136,8 @@ ALLOWED = "ok,6"
 def devcg_bundle(t, *rules):
     b = t.bundle()
     if os.statvfs(b.rootfs).f_flag & os.ST_NODEV:
-        t.skip(f"the run directory's filesystem is mounted nodev: device nodes of the rootfs "
-               f"cannot be opened whatever the device cgroup says (use --workdir elsewhere)")
+        t.skip("the run directory's filesystem is mounted nodev: device nodes of the rootfs "
+               "cannot be opened whatever the device cgroup says (use --workdir elsewhere)")
     os.mknod(b.rootfs / "mnt" / "ocic-loop", 0o600 | 0o060000, os.makedev(7, 0))
     b.linux.setdefault("resources", {})["devices"] = list(rules)
     return b.write()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..bundle import NS_TYPES, ns_link, pid_alive, wait_for
 from ..registry import case
-from .common import CHECKER
+from .common import CHECKER, stopped
 
 MARK = [CHECKER, "append=/mnt/log/ran:started", "sleep=300"]
 
@@ -69,10 +69,7 @@ def _(t):
 def _(t):
     "When the container process exits, the status is `stopped`."
     b = t.bundle()
-    pid = t.created(b, ["true"])
-    t.start(b.id)
-    t.wait_exit(pid)
-    t.wait_status(b.id, "stopped", timeout=5)
+    stopped(t, b)
 
 
 @case("lifecycle.config-change-after-create", "runtime.md#lifecycle")
@@ -108,10 +105,7 @@ def _(t):
 def _(t):
     "`start` of a stopped container MUST fail; it stays stopped."
     b = t.bundle()
-    pid = t.created(b, ["true"])
-    t.start(b.id)
-    t.wait_exit(pid)
-    t.wait_status(b.id, "stopped", timeout=5)
+    stopped(t, b)
     t.expect_error(t.start(b.id, check=False), "start of a stopped container")
     t.expect(t.status(b.id) == "stopped", f"status is {t.status(b.id)!r}")
 
@@ -199,10 +193,7 @@ def _(t):
 def _(t):
     "`delete` undoes `create`: process, cgroups and state are gone."
     b = t.bundle()
-    pid = t.created(b, ["true"])
-    t.start(b.id)
-    t.wait_exit(pid)
-    t.wait_status(b.id, "stopped", timeout=5)
+    stopped(t, b)
     t.delete(b.id)
     t.expect(t.status(b.id) is None, "state still answers after delete")
     t.expect(not t.host.cgroup_dirs(b.cgroups_path),

@@ -4,6 +4,7 @@ import time
 
 from ..bundle import pid_alive, wait_for
 from ..registry import case
+from .common import stopped
 
 MISSING = "ocic-no-such-container"
 
@@ -79,10 +80,7 @@ def _(t):
 def _(t):
     "`kill` of a stopped container MUST fail and leave it stopped."
     b = t.bundle()
-    pid = t.created(b, ["true"])
-    t.start(b.id)
-    t.wait_exit(pid)
-    t.wait_status(b.id, "stopped", timeout=5)
+    stopped(t, b)
     t.expect_error(t.kill(b.id, "KILL", check=False), "kill of a stopped container")
     t.expect(t.status(b.id) == "stopped", f"status is {t.status(b.id)!r}")
 
@@ -105,10 +103,7 @@ def _(t):
 def _(t):
     "`delete` of a stopped container removes it: `state` fails afterwards."
     b = t.bundle()
-    pid = t.created(b, ["true"])
-    t.start(b.id)
-    t.wait_exit(pid)
-    t.wait_status(b.id, "stopped", timeout=5)
+    stopped(t, b)
     t.delete(b.id)
     t.expect(t.call("state", b.id).rc != 0, "state still answers")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..bundle import ns_link, pid_alive
 from ..registry import case
+from .common import stopped
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 STATUSES = ("creating", "created", "running", "stopped")
@@ -50,10 +51,7 @@ def _(t):
 def _(t):
     "The state of a stopped container has ociVersion, id, status `stopped` and bundle."
     b = t.bundle()
-    pid = t.created(b, ["true"])
-    t.start(b.id)
-    t.wait_exit(pid)
-    t.wait_status(b.id, "stopped", timeout=5)
+    stopped(t, b)
     st = t.state(b.id)
     check_types(t, st, "stopped")
     t.expect(st["id"] == b.id and st["bundle"] == b.path, f"state is {st}")
