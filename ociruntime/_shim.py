@@ -61,7 +61,7 @@ RESOLVE_IN_ROOT = 0x10
 CLOSE_RANGE_CLOEXEC = 0x4
 
 # mount_setattr(2)
-AT_EMPTY_PATH = 0x1000
+AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
@@ -147,10 +147,10 @@ def bpf(cmd: int, attr: bytearray) -> int:
     return _check("bpf", lib.oci_bpf(cmd, buf, len(attr)))
 
 
-def mount_setattr(fd: int, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
-    """Changes the flags of the mount ``fd`` refers to (and of all below it)."""
-    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
-    _check("mount_setattr", lib.oci_mount_setattr(fd, b"", flags, attr_set, attr_clr))
+def mount_setattr(target: str, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
+    """Changes the flags of the mount at ``target`` (and of all below it)."""
+    flags = AT_RECURSIVE if recursive else 0
+    _check("mount_setattr", lib.oci_mount_setattr(AT_FDCWD, os.fsencode(target), flags, attr_set, attr_clr))
 
 
 # ioprio_set(2)

@@ -29,6 +29,7 @@ class Runtime:
                no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0) -> Container:
         from .cgroups import open_manager
         from .cgroups.devices import effective_rules
+        from .log import rfc3339_now
         from .process.init import InitContext
         from .process.parent import InitProcess, sealed_trampoline
         from .security.capabilities import check_grantable, masks
@@ -42,12 +43,9 @@ class Runtime:
             self._warn_ambient(capability_sets)
         cgroup = open_manager(bundle.config, container_id, self.systemd_cgroup)
         directory = self.store.create(container_id)
-        from .log import rfc3339_now
-
-        created = rfc3339_now()
         container = Container(directory, {
             "id": container_id, "status": "creating", "bundle": bundle.path,
-            "rootfs": bundle.rootfs, "created": created, "config": bundle.config,
+            "rootfs": bundle.rootfs, "created": rfc3339_now(), "config": bundle.config,
             "cgroup": cgroup.describe(),
         })
         init = None
@@ -105,8 +103,7 @@ class Runtime:
             status = container.status()
             if status != CREATED:
                 raise StateError(f"cannot start container {container_id}: it is {status}, not created")
-            self._release_init(container)
-            container.save()
+            self._release_init(container)  # nothing to record: status comes from the init
         finally:
             os.close(lock)
         from .hooks import run_hooks

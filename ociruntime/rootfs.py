@@ -159,11 +159,8 @@ class RootfsBuilder:
             finally:
                 os.close(fd)
         if options.attr_set or options.attr_clr:
-            fd = open_in_root(self.root_fd, destination)
-            try:
-                _shim.mount_setattr(fd, options.attr_set, options.attr_clr)
-            finally:
-                os.close(fd)
+            self._at(destination, lambda target: _shim.mount_setattr(target, options.attr_set,
+                                                                     options.attr_clr))
         if propagation:
             self._at(destination, lambda target: _shim.mount(None, target, None, propagation))
 
