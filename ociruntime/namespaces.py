@@ -25,18 +25,22 @@ def requested(config: dict) -> dict[str, dict]:
     return {ns["type"]: ns for ns in config.get("linux", {}).get("namespaces", [])}
 
 
-def enter(config: dict, join_cgroup: Callable[[], None]) -> None:
-    """Moves the calling process into the container's namespaces.
+def enter(config: dict, join_cgroup: Callable[[], None], map_ids: Callable[[], None]) -> None:
+    """Moves the calling process into the container's cgroup and namespaces.
 
-    Joined namespaces are opened first (a joined mount namespace could hide the other
-    paths) and entered mount-last; the cgroup is joined before a new cgroup namespace is
-    made, so that the container's cgroup becomes its root.  A new PID namespace applies to
-    the children of the caller only: the caller must fork the init afterwards.
+    The cgroup comes first: a joined mount namespace may not show the host's cgroupfs, and
+    a new user namespace takes away the right to write it.  Joined namespaces are opened
+    before any is entered (a joined mount namespace could hide the other paths) and entered
+    user-first (the others may belong to it), mount-last.  A new user namespace is made
+    before the other new namespaces, so that it owns them; ``map_ids`` has the runtime
+    write its ID maps while we wait.  New PID and time namespaces apply to the children of
+    the caller only: the caller must fork the init afterwards.
     """
-    entries = config.get("linux", {}).get("namespaces", [])
+    join_cgroup()
+    linux = config.get("linux", {})
     joined = []
     new_flags = 0
-    for index, ns in enumerate(entries):
+    for index, ns in enumerate(linux.get("namespaces", [])):
         if ns.get("path"):
             try:
                 fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
@@ -45,7 +49,7 @@ def enter(config: dict, join_cgroup: Callable[[], None]) -> None:
             joined.append((ns["type"], fd, index))
         else:
             new_flags |= FLAGS[ns["type"]]
-    joined.sort(key=lambda item: item[0] == "mount")
+    joined.sort(key=lambda item: (item[0] != "user") + (item[0] == "mount"))
     for kind, fd, index in joined:
         try:
             _shim.setns(fd, FLAGS[kind])
@@ -53,9 +57,79 @@ def enter(config: dict, join_cgroup: Callable[[], None]) -> None:
             raise ConfigError(f"linux.namespaces[{index}]: joining {kind} namespace: {err.strerror}") from None
         finally:
             os.close(fd)
-    join_cgroup()
-    if new_flags:
-        _shim.unshare(new_flags)
+        if kind == "user":
+            _check_joined_maps(linux)
+            _become_root()
+    if new_flags & _shim.CLONE_NEWUSER:
+        _shim.unshare(_shim.CLONE_NEWUSER)
+        map_ids()
+        _become_root()
+    if new_flags & ~_shim.CLONE_NEWUSER:
+        _shim.unshare(new_flags & ~_shim.CLONE_NEWUSER)
+    if new_flags & _shim.CLONE_NEWTIME and linux.get("timeOffsets"):
+        _set_time_offsets(linux["timeOffsets"])
+
+
+def _lines(mappings: list[dict]) -> list[tuple[int, int, int]]:
+    return [(m["containerID"], m["hostID"], m["size"]) for m in mappings]
+
+
+def write_id_maps(pid: int, linux: dict) -> None:
+    """Writes linux.uidMappings/gidMappings for the new user namespace of ``pid`` (the
+    runtime's job: only a process outside the namespace may)."""
+    for key, name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
+        text = "".join(f"{c} {h} {s}\n" for c, h, s in _lines(linux.get(key) or []))
+        if not text:
+            continue
+        try:
+            _write_whole(f"/proc/{pid}/{name}", text)
+        except OSError as err:
+            raise ConfigError(f"linux.{key}: the kernel refused the map: {err.strerror}") from None
+
+
+def _write_whole(path: str, text: str) -> None:
+    """One write(2): the kernel takes ID maps and time offsets only whole."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _check_joined_maps(linux: dict) -> None:
+    """Mappings given with a joined user namespace cannot be applied: they must be the
+    namespace's own (engines send them for their bookkeeping)."""
+    for key, name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
+        if linux.get(key):
+            actual = _id_map(name)
+            if actual != sorted(_lines(linux[key])):
+                shown = ", ".join(" ".join(map(str, entry)) for entry in actual)
+                raise ConfigError(f"linux.{key}: do not match the joined user namespace, "
+                                  f"whose map is: {shown}")
+
+
+def _id_map(name: str) -> list[tuple[int, ...]]:
+    with open(f"/proc/self/{name}") as f:
+        return sorted(tuple(map(int, line.split())) for line in f)
+
+
+def _become_root() -> None:
+    """Root of the (new or joined) user namespace, so that what we create is owned by its
+    root; without a root in its maps, the process keeps the namespace's capabilities."""
+    if all(any(inside == 0 for inside, _, _ in _id_map(name)) for name in ("uid_map", "gid_map")):
+        os.setgroups([])
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+
+def _set_time_offsets(offsets: dict) -> None:
+    """linux.timeOffsets, written before any process lives in the new time namespace."""
+    text = "".join(f"{clock} {value.get('secs', 0)} {value.get('nanosecs', 0)}\n"
+                   for clock, value in offsets.items())
+    try:
+        _write_whole("/proc/self/timens_offsets", text)
+    except OSError as err:
+        raise ConfigError(f"linux.timeOffsets: the kernel refused the offsets: {err.strerror}") from None
 
 
 def bring_up_loopback() -> None:

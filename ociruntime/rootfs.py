@@ -103,8 +103,11 @@ def _remount_bind(target: str, flags: int) -> None:
 class RootfsBuilder:
     """Builds one container's filesystem; keeps an O_PATH fd to the rootfs while it does."""
 
-    def __init__(self, config: dict, bundle: str, rootfs: str, cgroup_sources: list[tuple[str, str]]):
+    def __init__(self, config: dict, bundle: str, rootfs: str, cgroup_sources: list[tuple[str, str]],
+                 user_namespace: bool = False):
         self.config = config
+        #: in a user namespace devices cannot be made (mknod), only bind-mounted from the host
+        self.user_namespace = user_namespace
         self.bundle = bundle
         self.rootfs = rootfs
         self.cgroup_sources = cgroup_sources
@@ -156,6 +159,13 @@ class RootfsBuilder:
             fd = self._directory_for(destination, kind)
             try:
                 _shim.mount(mount.get("source") or kind, fd_path(fd), kind, flags, data or None)
+            except PermissionError:
+                if kind != "sysfs" or not self.user_namespace:
+                    raise
+                # sysfs needs a network namespace the user namespace owns; without one,
+                # the host's /sys is bound instead (runc does the same)
+                _shim.mount("/sys", fd_path(fd), None, _shim.MS_BIND | _shim.MS_REC)
+                self._at(destination, lambda target: _remount_bind(target, flags))
             finally:
                 os.close(fd)
         if options.attr_set or options.attr_clr:
@@ -249,6 +259,9 @@ class RootfsBuilder:
                 if not replace:
                     raise OSError(0, "a different file already exists there")
                 os.unlink(name, dir_fd=parent_fd)
+            if self.user_namespace and kind != stat.S_IFIFO:
+                _bind_host_device(device["path"], kind, number, name, parent_fd)
+                return
             os.mknod(name, kind | (device.get("fileMode") or 0o666) & 0o7777, number, dir_fd=parent_fd)
             os.chown(name, device.get("uid", 0), device.get("gid", 0), dir_fd=parent_fd,
                      follow_symlinks=False)
@@ -303,6 +316,26 @@ class RootfsBuilder:
             mask_paths(masked)
         if self.config["root"].get("readonly"):
             _remount_bind("/", _shim.MS_RDONLY)
+
+
+def _bind_host_device(host_path: str, kind: int, number: int, name: str, parent_fd: int) -> None:
+    """The host's node at the same path, bind-mounted over an empty file (runc's way in a
+    user namespace); it must be the very device asked for.  Mode and owner stay the host's."""
+    try:
+        st = os.stat(host_path)
+    except OSError as err:
+        raise OSError(0, f"the host has no {host_path} to bind-mount ({err.strerror}), "
+                         "and devices cannot be created in a user namespace") from None
+    if stat.S_IFMT(st.st_mode) != kind or st.st_rdev != number:
+        raise OSError(0, f"the host's {host_path} is another device; in a user namespace "
+                         "devices can only be bind-mounted from the host's same path")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    os.close(os.open(name, flags, 0o600, dir_fd=parent_fd))
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent_fd)
+    try:
+        _shim.mount(host_path, fd_path(fd), None, _shim.MS_BIND)
+    finally:
+        os.close(fd)
 
 
 def write_sysctl(key: str, value: str) -> None:

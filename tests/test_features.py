@@ -27,6 +27,9 @@ def test_features_document_shape(runtime):
 def test_every_listed_namespace_is_created(runtime, make_bundle, host_ns):
     namespaces = _features(runtime)["linux"]["namespaces"]
     b = make_bundle()
+    if "user" in namespaces:
+        ids = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        b.merge(linux={"uidMappings": ids, "gidMappings": ids})
     b.set_namespaces(*namespaces)
     script = "; ".join(f"echo {n} $(readlink /proc/self/ns/{NS_LINK[n]})" for n in namespaces)
     out = runtime.sh(b, script)

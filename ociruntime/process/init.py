@@ -21,7 +21,6 @@ from ..hooks import run_hooks
 from ..rootfs import RootfsBuilder
 from ..security import capabilities, seccomp
 from ..spec.support import parse_cpu_list
-from ..state import INIT_SOCKET
 from .sync import Channel
 
 TRAMPOLINE_ARGV0 = "ociruntime-exec"
@@ -50,13 +49,16 @@ class InitContext:
         self.seccomp_filter = None
         #: the init's PID as the runtime sees it (for a seccomp agent)
         self.host_pid = 0
+        #: the socket ``start`` connects to, bound by the runtime (see parent.py)
+        self.listener: socket.socket | None = None
 
 
 def intermediate(channel: Channel, ctx: InitContext) -> None:
     """Enters namespaces and cgroup, forks the init, reports its PID, exits."""
     try:
         _shim.prctl(_shim.PR_SET_DUMPABLE, 0)
-        namespaces.enter(ctx.config, lambda: ctx.cgroup.join(0))
+        _set_oom_score_adj(ctx.config.get("process", {}))
+        namespaces.enter(ctx.config, lambda: ctx.cgroup.join(0), lambda: _wait_for_id_maps(channel))
         pid = os.fork()
         if pid == 0:
             _init(channel, ctx)
@@ -65,6 +67,20 @@ def intermediate(channel: Channel, ctx: InitContext) -> None:
     except BaseException as err:  # noqa: BLE001 - must end in _exit whatever happens
         _report(channel, err)
         os._exit(1)
+
+
+def _set_oom_score_adj(process: dict) -> None:
+    """Set while we are still the runtime's user: lowering it needs CAP_SYS_RESOURCE, which
+    a process in a new user namespace lacks.  The init inherits it."""
+    if "oomScoreAdj" in process:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(process["oomScoreAdj"]))
+
+
+def _wait_for_id_maps(channel: Channel) -> None:
+    """In a new user namespace: the runtime writes our ID maps (see parent.py)."""
+    channel.send("userns")
+    channel.recv("mapped")
 
 
 def _report(channel: Channel, err: BaseException) -> None:
@@ -119,21 +135,14 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
     ctx.caller_umask = os.umask(0)
     if not ctx.no_new_keyring:
         _shim.join_session_keyring(None)
-    if "oomScoreAdj" in config.get("process", {}):
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write(str(config["process"]["oomScoreAdj"]))
     requested = namespaces.requested(config)
     if "network" in requested and not requested["network"].get("path"):
         namespaces.bring_up_loopback()
     if config.get("hooks", {}).get("startContainer"):
         import subprocess  # noqa: F401 - runs hooks after pivot_root, where it cannot be loaded
-    # bound while the state dir is still reachable; relative: socket paths are short
-    os.chdir(ctx.state_dir)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(INIT_SOCKET)
-    listener.listen(1)
 
-    builder = RootfsBuilder(config, ctx.bundle, ctx.rootfs, ctx.cgroup.mount_sources())
+    builder = RootfsBuilder(config, ctx.bundle, ctx.rootfs, ctx.cgroup.mount_sources(),
+                            "user" in requested)
     builder.prepare()
     channel.send("hooks")
     channel.recv("continue")
@@ -150,7 +159,7 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
     builder.finish()
     if process:
         find_executable(process["args"][0], environment(process))
-    return listener
+    return ctx.listener
 
 
 def _hook_state(ctx: InitContext, status: str) -> dict:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import socket
 
-from .. import _shim
+from .. import _shim, namespaces
 from ..errors import OCIError, ProcessError
 from ..hooks import run_hooks
+from ..state import INIT_SOCKET
 from .init import InitContext, intermediate
 from .sync import Channel
 
@@ -35,6 +37,23 @@ def sealed_trampoline() -> int:
     return memfd
 
 
+def start_listener(state_dir: str) -> socket.socket:
+    """The socket the init waits on for ``start``.  Bound here, by the runtime: in a user
+    namespace the init may not create files in the state dir.  Reached through an fd of
+    the directory, as socket paths are limited to 107 bytes."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    directory = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        listener.bind(f"/proc/self/fd/{directory}/{INIT_SOCKET}")
+        listener.listen(1)
+    except BaseException:
+        listener.close()
+        raise
+    finally:
+        os.close(directory)
+    return listener
+
+
 class InitProcess:
     """A container init on its way from fork to "waiting for start"."""
 
@@ -48,25 +67,35 @@ class InitProcess:
         returns its PID.  On failure the init is killed and ProcessError raised."""
         # orphans (the init, once the intermediate exits) are reparented to us
         _shim.prctl(_shim.PR_SET_CHILD_SUBREAPER, 1)
+        self.ctx.listener = start_listener(self.ctx.state_dir)
         ours, theirs = Channel.pair()
-        child = os.fork()
-        if child == 0:
-            ours.close()
-            intermediate(theirs, self.ctx)
-            os._exit(1)
-        theirs.close()
         try:
+            child = os.fork()
+            if child == 0:
+                ours.close()
+                intermediate(theirs, self.ctx)
+                os._exit(1)
+            theirs.close()
             self._drive(ours, child)
         except BaseException:
             self.kill()
             raise
         finally:
             ours.close()
+            self.ctx.listener.close()
         return self.pid
 
     def _drive(self, channel: Channel, intermediate_pid: int) -> None:
         try:
+            user = namespaces.requested(self.ctx.config).get("user")
+            if user and not user.get("path"):
+                channel.recv("userns")
+                namespaces.write_id_maps(intermediate_pid, self.ctx.config["linux"])
+                channel.send("mapped")
             self.pid = channel.recv("pid")["pid"]
+        except BaseException:
+            os.kill(intermediate_pid, signal.SIGKILL)
+            raise
         finally:
             os.waitpid(intermediate_pid, 0)
         channel.send("go")  # the init starts only once we know its PID (to kill it on failure)

@@ -6,17 +6,16 @@ import os
 
 from ..errors import ConfigError, NotSupportedError
 
-#: namespace types we create or join (user and time namespaces are not applied yet)
-NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "cgroup")
+#: namespace types we create or join
+NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+#: the clocks a time namespace can offset (time_namespaces(7))
+TIME_CLOCKS = ("monotonic", "boottime")
 
 #: non-empty values here are refused; the key is the JSON path as users write it
 _UNSUPPORTED = {
     ("process", "terminal"): "terminals (process.terminal: true) are not supported yet",
     ("process", "apparmorProfile"): "AppArmor is not enabled on this host",
     ("process", "selinuxLabel"): "SELinux is not enabled on this host",
-    ("linux", "uidMappings"): "user namespaces are not supported yet",
-    ("linux", "gidMappings"): "user namespaces are not supported yet",
-    ("linux", "timeOffsets"): "time namespaces are not supported yet",
     ("linux", "mountLabel"): "SELinux is not enabled on this host",
     ("linux", "intelRdt"): "Intel RDT is not supported yet",
     ("linux", "memoryPolicy"): "not supported yet",
@@ -43,6 +42,7 @@ def check_supported(config: dict) -> None:
         raise NotSupportedError("linux.personality.flags: no flags are supported "
                                 "(the runtime-spec defines none)")
     _check_namespaces(config.get("linux", {}).get("namespaces", []))
+    _check_user_and_time(config.get("linux", {}))
     _check_resources(config.get("linux", {}).get("resources", {}))
     _check_mounts(config.get("mounts", []))
     if config.get("linux", {}).get("seccomp") is not None:
@@ -115,6 +115,33 @@ def _check_namespaces(namespaces: list) -> None:
         kind = ns["type"]
         if kind not in NAMESPACES:
             raise NotSupportedError(f"linux.namespaces[{i}]: {kind} namespaces are not supported yet")
+
+
+def _check_user_and_time(linux: dict) -> None:
+    """The pairings runc insists on: ID maps go with a user namespace, offsets with a new
+    time namespace (a joined one has its offsets already)."""
+    kinds = {ns["type"]: ns for ns in linux.get("namespaces", [])}
+    user = kinds.get("user")
+    if linux.get("uidMappings") and user is None:
+        raise ConfigError('linux.uidMappings: given without a user namespace '
+                          '(linux.namespaces has no "user" entry)')
+    if user is not None and not user.get("path") and not linux.get("uidMappings"):
+        raise ConfigError("linux.uidMappings: required to create a user namespace "
+                          "(and linux.gidMappings)")
+    offsets = linux.get("timeOffsets")
+    if offsets:
+        if "time" not in kinds:
+            raise ConfigError('linux.timeOffsets: given without a time namespace '
+                              '(linux.namespaces has no "time" entry)')
+        if kinds["time"].get("path"):
+            raise ConfigError("linux.timeOffsets: cannot be applied to a joined time namespace")
+        for clock, offset in offsets.items():
+            if clock not in TIME_CLOCKS:
+                raise ConfigError(f"linux.timeOffsets.{clock}: not a clock a time namespace "
+                                  f"can offset ({', '.join(TIME_CLOCKS)})")
+            if offset.get("nanosecs", 0) >= 1_000_000_000:
+                raise ConfigError(f"linux.timeOffsets.{clock}.nanosecs: "
+                                  f"{offset['nanosecs']} is not below one second")
 
 
 def _check_resources(resources: dict) -> None:
