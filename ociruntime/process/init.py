@@ -50,6 +50,8 @@ class InitContext:
         self.seccomp_filter = None
         #: the init's PID as the runtime sees it (for a seccomp agent)
         self.host_pid = 0
+        #: mount index -> detached idmapped tree, prepared by the runtime (idmap.py)
+        self.idmapped_trees: dict[int, int] = {}
 
 
 def intermediate(channel: Channel, ctx: InitContext) -> None:
@@ -133,7 +135,8 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
     listener.bind(INIT_SOCKET)
     listener.listen(1)
 
-    builder = RootfsBuilder(config, ctx.bundle, ctx.rootfs, ctx.cgroup.mount_sources())
+    builder = RootfsBuilder(config, ctx.bundle, ctx.rootfs, ctx.cgroup.mount_sources(),
+                            ctx.idmapped_trees)
     builder.prepare()
     channel.send("hooks")
     channel.recv("continue")

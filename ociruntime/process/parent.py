@@ -9,6 +9,7 @@ import signal
 from .. import _shim
 from ..errors import OCIError, ProcessError
 from ..hooks import run_hooks
+from ..idmap import detached_trees
 from .init import InitContext, intermediate
 from .sync import Channel
 
@@ -48,12 +49,19 @@ class InitProcess:
         returns its PID.  On failure the init is killed and ProcessError raised."""
         # orphans (the init, once the intermediate exits) are reparented to us
         _shim.prctl(_shim.PR_SET_CHILD_SUBREAPER, 1)
-        ours, theirs = Channel.pair()
-        child = os.fork()
-        if child == 0:
-            ours.close()
-            intermediate(theirs, self.ctx)
-            os._exit(1)
+        # with host privileges, before the container enters any namespace; the init
+        # inherits the (close-on-exec) trees and attaches them
+        self.ctx.idmapped_trees = detached_trees(self.ctx.config, self.ctx.bundle)
+        try:
+            ours, theirs = Channel.pair()
+            child = os.fork()
+            if child == 0:
+                ours.close()
+                intermediate(theirs, self.ctx)
+                os._exit(1)
+        finally:
+            for fd in self.ctx.idmapped_trees.values():
+                os.close(fd)
         theirs.close()
         try:
             self._drive(ours, child)
