@@ -27,7 +27,10 @@ ffibuilder.cdef(
     long oci_fstatfs_type(int fd);
     long oci_bpf(int cmd, void *attr, unsigned int size);
     int oci_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
-                          uint64_t attr_clr);
+                          uint64_t attr_clr, uint64_t userns_fd);
+    int oci_open_tree(int dirfd, const char *path, unsigned int flags);
+    int oci_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+                       unsigned int flags);
     int oci_ioprio_set(int which, int who, int ioprio);
     int oci_sched_setattr(int pid, uint32_t policy, uint64_t flags, int32_t nice,
                           uint32_t priority, uint64_t runtime, uint64_t deadline,

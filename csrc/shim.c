@@ -28,6 +28,12 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
 
 struct oci_mount_attr {
     uint64_t attr_set;
@@ -117,12 +123,26 @@ long oci_bpf(int cmd, void *attr, unsigned int size)
     return syscall(SYS_bpf, cmd, attr, size);
 }
 
-/* mount_setattr(2): change the flags of a whole mount tree at once (AT_RECURSIVE). */
+/* mount_setattr(2): change the flags of a whole mount tree at once (AT_RECURSIVE);
+   MOUNT_ATTR_IDMAP takes the user namespace carrying the mapping in userns_fd. */
 int oci_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,
-                      uint64_t attr_clr)
+                      uint64_t attr_clr, uint64_t userns_fd)
 {
-    struct oci_mount_attr attr = {attr_set, attr_clr, 0, 0};
+    struct oci_mount_attr attr = {attr_set, attr_clr, 0, userns_fd};
     return (int)syscall(SYS_mount_setattr, dirfd, path, flags, &attr, sizeof(attr));
+}
+
+/* open_tree(2): with OPEN_TREE_CLONE, an fd of a detached copy of the mount (tree) at path. */
+int oci_open_tree(int dirfd, const char *path, unsigned int flags)
+{
+    return (int)syscall(SYS_open_tree, dirfd, path, flags);
+}
+
+/* move_mount(2): attaches (or moves) a mount; with the *_EMPTY_PATH flags, to and from fds. */
+int oci_move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path,
+                   unsigned int flags)
+{
+    return (int)syscall(SYS_move_mount, from_dirfd, from_path, to_dirfd, to_path, flags);
 }
 
 /* ioprio_set(2): which/who as in the kernel (IOPRIO_WHO_PROCESS, 0 = the caller). */

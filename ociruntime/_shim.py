@@ -60,9 +60,14 @@ RESOLVE_IN_ROOT = 0x10
 
 CLOSE_RANGE_CLOEXEC = 0x4
 
-# mount_setattr(2)
+# mount_setattr(2), open_tree(2), move_mount(2)
 AT_FDCWD = -100
+AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
+OPEN_TREE_CLONE = 0x1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+MOUNT_ATTR_IDMAP = 0x100000
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 MOUNT_ATTR_NODEV = 0x4
@@ -147,10 +152,29 @@ def bpf(cmd: int, attr: bytearray) -> int:
     return _check("bpf", lib.oci_bpf(cmd, buf, len(attr)))
 
 
-def mount_setattr(target: str, attr_set: int, attr_clr: int, recursive: bool = True) -> None:
-    """Changes the flags of the mount at ``target`` (and of all below it)."""
+def mount_setattr(target: str | int, attr_set: int, attr_clr: int = 0, recursive: bool = True,
+                  userns_fd: int = 0) -> None:
+    """Changes the flags of the mount at ``target``, a path or an fd (such as open_tree's),
+    and of all below it; MOUNT_ATTR_IDMAP takes the mapping's user namespace ``userns_fd``."""
     flags = AT_RECURSIVE if recursive else 0
-    _check("mount_setattr", lib.oci_mount_setattr(AT_FDCWD, os.fsencode(target), flags, attr_set, attr_clr))
+    if isinstance(target, int):
+        dirfd, path, flags = target, b"", flags | AT_EMPTY_PATH
+    else:
+        dirfd, path = AT_FDCWD, os.fsencode(target)
+    _check("mount_setattr", lib.oci_mount_setattr(dirfd, path, flags, attr_set, attr_clr, userns_fd))
+
+
+def open_tree(path: str, recursive: bool) -> int:
+    """A close-on-exec fd of a detached copy of the mount at ``path`` (with ``recursive``,
+    of the mounts below it too), as a bind mount would make it, not yet attached anywhere."""
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    return _check("open_tree", lib.oci_open_tree(AT_FDCWD, os.fsencode(path), flags))
+
+
+def move_mount(tree_fd: int, target_fd: int) -> None:
+    """Attaches the mount behind ``tree_fd`` (open_tree's) onto what ``target_fd`` refers to."""
+    _check("move_mount", lib.oci_move_mount(tree_fd, b"", target_fd, b"",
+                                            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH))
 
 
 # ioprio_set(2)

@@ -6,7 +6,7 @@ from . import SPEC_VERSION, __version__
 
 
 def features_document() -> dict:
-    from .rootfs import MOUNT_FLAGS, PROPAGATION, RECURSIVE_FLAGS
+    from .rootfs import IDMAP_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_FLAGS
     from .security.capabilities import known
     from .spec.support import NAMESPACES
 
@@ -14,7 +14,7 @@ def features_document() -> dict:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": sorted([*MOUNT_FLAGS, *PROPAGATION, *RECURSIVE_FLAGS]),
+        "mountOptions": sorted([*MOUNT_FLAGS, *PROPAGATION, *RECURSIVE_FLAGS, *IDMAP_OPTIONS]),
         "linux": {
             "namespaces": list(NAMESPACES),
             "capabilities": known(),
@@ -23,7 +23,7 @@ def features_document() -> dict:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {"org.opencontainers.runtime-spec.features.ociruntime.version": __version__},
     }

@@ -74,17 +74,18 @@ def _lines(mappings: list[dict]) -> list[tuple[int, int, int]]:
     return [(m["containerID"], m["hostID"], m["size"]) for m in mappings]
 
 
-def write_id_maps(pid: int, linux: dict) -> None:
-    """Writes linux.uidMappings/gidMappings for the new user namespace of ``pid`` (the
-    runtime's job: only a process outside the namespace may)."""
-    for key, name in (("uidMappings", "uid_map"), ("gidMappings", "gid_map")):
-        text = "".join(f"{c} {h} {s}\n" for c, h, s in _lines(linux.get(key) or []))
+def write_id_maps(pid: int, uids: list[dict], gids: list[dict], where: str = "linux") -> None:
+    """Writes the maps of the new user namespace of ``pid`` (only a process outside the
+    namespace may); ``where`` is the JSON path of the mappings, for errors."""
+    for name, entries in (("uid", uids), ("gid", gids)):
+        text = "".join(f"{c} {h} {s}\n" for c, h, s in _lines(entries))
         if not text:
             continue
         try:
-            _write_whole(f"/proc/{pid}/{name}", text)
+            _write_whole(f"/proc/{pid}/{name}_map", text)
         except OSError as err:
-            raise ConfigError(f"linux.{key}: the kernel refused the map: {err.strerror}") from None
+            raise ConfigError(f"{where}.{name}Mappings: the kernel refused the map: "
+                              f"{err.strerror} (overlapping or out-of-range?)") from None
 
 
 def _write_whole(path: str, text: str) -> None:

@@ -58,6 +58,8 @@ _KEPT_FLAGS = {
     os.ST_NOEXEC: _shim.MS_NOEXEC, os.ST_NOATIME: _shim.MS_NOATIME,
     os.ST_NODIRATIME: _shim.MS_NODIRATIME, os.ST_RELATIME: _shim.MS_RELATIME,
 }
+#: idmapped mount options (config.md): never passed to mount(2)
+IDMAP_OPTIONS = ("idmap", "ridmap")
 _PROC_SUPER_MAGIC = 0x9FA0
 # (name, major, minor): the devices the spec says every container has
 DEFAULT_DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
@@ -72,9 +74,13 @@ class MountOptions:
 
     def __init__(self, options: list[str]):
         self.flags = self.propagation = self.attr_set = self.attr_clr = 0
+        #: "idmap", "ridmap" (the last one given) or None
+        self.idmap: str | None = None
         data = []
         for option in options:
-            if option in MOUNT_FLAGS:
+            if option in IDMAP_OPTIONS:
+                self.idmap = option
+            elif option in MOUNT_FLAGS:
                 flag, on = MOUNT_FLAGS[option]
                 self.flags = self.flags | flag if on else self.flags & ~flag
             elif option in PROPAGATION:
@@ -89,6 +95,10 @@ class MountOptions:
         self.data = ",".join(data)
 
 
+def is_bind(mount: dict) -> bool:
+    return mount.get("type") == "bind" or bool(set(mount.get("options", [])) & {"bind", "rbind"})
+
+
 def _kept_flags(path_or_fd) -> int:
     vfs = os.statvfs(path_or_fd)
     return sum(ms for st, ms in _KEPT_FLAGS.items() if vfs.f_flag & st)
@@ -101,16 +111,19 @@ def _remount_bind(target: str, flags: int) -> None:
 
 
 class RootfsBuilder:
-    """Builds one container's filesystem; keeps an O_PATH fd to the rootfs while it does."""
+    """Builds one container's filesystem; keeps an O_PATH fd to the rootfs while it does.
+    ``idmapped_trees`` maps the index of an idmapped mount to the detached tree the runtime
+    prepared for it (see idmap.py); each is attached where its bind mount would be."""
 
     def __init__(self, config: dict, bundle: str, rootfs: str, cgroup_sources: list[tuple[str, str]],
-                 user_namespace: bool = False):
+                 user_namespace: bool = False, idmapped_trees: dict[int, int] | None = None):
         self.config = config
         #: in a user namespace devices cannot be made (mknod), only bind-mounted from the host
         self.user_namespace = user_namespace
         self.bundle = bundle
         self.rootfs = rootfs
         self.cgroup_sources = cgroup_sources
+        self.idmapped_trees = idmapped_trees or {}
         self.root_fd = -1
 
     # -- before pivot_root -------------------------------------------------------------
@@ -125,33 +138,34 @@ class RootfsBuilder:
         mounts = self.config.get("mounts", [])
         for index, mount in enumerate(mounts):
             try:
-                self._mount(mount)
+                self._mount(mount, self.idmapped_trees.pop(index, None))
             except OSError as err:
                 raise ConfigError(f"mounts[{index}]: mounting {mount.get('type') or 'bind'} on "
                                   f"{mount['destination']}: {err.strerror or err}") from None
-        if not any(m["destination"].rstrip("/") == "/dev" and self._is_bind(m) for m in mounts):
+        if not any(m["destination"].rstrip("/") == "/dev" and is_bind(m) for m in mounts):
             self._create_devices(linux.get("devices", []))
 
-    def _is_bind(self, mount: dict) -> bool:
-        return mount.get("type") == "bind" or bool(
-            set(mount.get("options", [])) & {"bind", "rbind"})
-
-    def _mount(self, mount: dict) -> None:
+    def _mount(self, mount: dict, idmapped_tree: int | None) -> None:
         options = MountOptions(mount.get("options", []))
         flags, propagation, data = options.flags, options.propagation, options.data
         kind = mount.get("type")
         destination = mount["destination"]
         if kind == "cgroup":
             self._mount_cgroup(destination, flags, data)
-        elif self._is_bind(mount):
+        elif is_bind(mount):
             if data:
                 raise OSError(0, f"unknown option(s) for a bind mount: {data}")
             source = os.path.join(self.bundle, mount["source"])
             fd = ensure_in_root(self.root_fd, destination, os.path.isdir(source))
             try:
-                _shim.mount(source, fd_path(fd), None, _shim.MS_BIND | (flags & _shim.MS_REC))
+                if idmapped_tree is None:
+                    _shim.mount(source, fd_path(fd), None, _shim.MS_BIND | (flags & _shim.MS_REC))
+                else:
+                    _shim.move_mount(idmapped_tree, fd)
             finally:
                 os.close(fd)
+                if idmapped_tree is not None:
+                    os.close(idmapped_tree)
             extra = flags & ~(_shim.MS_BIND | _shim.MS_REC)
             if extra:
                 self._at(destination, lambda target: _remount_bind(target, extra))

@@ -120,7 +120,7 @@ def test_joined_user_namespace_with_other_maps_is_refused(runtime, make_bundle):
     ({"uidMappings": [{"containerID": 0, "hostID": HOST_BASE, "size": 10},
                       {"containerID": 5, "hostID": HOST_BASE, "size": 10}],
       "gidMappings": MAPS["gidMappings"]}, NAMESPACES,
-     "linux.uidMappings: the kernel refused the map: "),
+     "linux.uidMappings: the kernel refused the map: Invalid argument"),
     ({"timeOffsets": {"monotonic": {"secs": 1}}}, ["pid", "mount"],
      "linux.timeOffsets: given without a time namespace"),
     ({"timeOffsets": {"realtime": {"secs": 1}}}, ["pid", "mount", "time"],

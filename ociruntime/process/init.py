@@ -51,6 +51,8 @@ class InitContext:
         self.host_pid = 0
         #: the socket ``start`` connects to, bound by the runtime (see parent.py)
         self.listener: socket.socket | None = None
+        #: mount index -> detached idmapped tree, prepared by the runtime (idmap.py)
+        self.idmapped_trees: dict[int, int] = {}
 
 
 def intermediate(channel: Channel, ctx: InitContext) -> None:
@@ -142,7 +144,7 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
         import subprocess  # noqa: F401 - runs hooks after pivot_root, where it cannot be loaded
 
     builder = RootfsBuilder(config, ctx.bundle, ctx.rootfs, ctx.cgroup.mount_sources(),
-                            "user" in requested)
+                            "user" in requested, ctx.idmapped_trees)
     builder.prepare()
     channel.send("hooks")
     channel.recv("continue")

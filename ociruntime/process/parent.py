@@ -10,6 +10,7 @@ import socket
 from .. import _shim, namespaces
 from ..errors import OCIError, ProcessError
 from ..hooks import run_hooks
+from ..idmap import detached_trees
 from ..state import INIT_SOCKET
 from .init import InitContext, intermediate
 from .sync import Channel
@@ -70,6 +71,9 @@ class InitProcess:
         self.ctx.listener = start_listener(self.ctx.state_dir)
         ours, theirs = Channel.pair()
         try:
+            # with host privileges, before the container enters any namespace; the init
+            # inherits the (close-on-exec) trees and attaches them
+            self.ctx.idmapped_trees = detached_trees(self.ctx.config, self.ctx.bundle)
             child = os.fork()
             if child == 0:
                 ours.close()
@@ -82,7 +86,10 @@ class InitProcess:
             raise
         finally:
             ours.close()
+            theirs.close()
             self.ctx.listener.close()
+            for fd in self.ctx.idmapped_trees.values():
+                os.close(fd)
         return self.pid
 
     def _drive(self, channel: Channel, intermediate_pid: int) -> None:
@@ -90,7 +97,8 @@ class InitProcess:
             user = namespaces.requested(self.ctx.config).get("user")
             if user and not user.get("path"):
                 channel.recv("userns")
-                namespaces.write_id_maps(intermediate_pid, self.ctx.config["linux"])
+                linux = self.ctx.config["linux"]
+                namespaces.write_id_maps(intermediate_pid, linux["uidMappings"], linux["gidMappings"])
                 channel.send("mapped")
             self.pid = channel.recv("pid")["pid"]
         except BaseException:

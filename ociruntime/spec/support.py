@@ -44,7 +44,7 @@ def check_supported(config: dict) -> None:
     _check_namespaces(config.get("linux", {}).get("namespaces", []))
     _check_user_and_time(config.get("linux", {}))
     _check_resources(config.get("linux", {}).get("resources", {}))
-    _check_mounts(config.get("mounts", []))
+    _check_mounts(config)
     if config.get("linux", {}).get("seccomp") is not None:
         _check_seccomp(config["linux"]["seccomp"])
 
@@ -150,10 +150,29 @@ def _check_resources(resources: dict) -> None:
             raise NotSupportedError(f"linux.resources.{key}: cgroup limits are not supported yet")
 
 
-def _check_mounts(mounts: list) -> None:
-    for i, mount in enumerate(mounts):
-        if mount.get("uidMappings") or mount.get("gidMappings"):
-            raise NotSupportedError(f"mounts[{i}]: idmapped mounts are not supported yet")
-        for option in mount.get("options", []):
-            if option in ("idmap", "ridmap", "tmpcopyup"):
-                raise NotSupportedError(f"mounts[{i}].options: {option!r} is not supported yet")
+def _check_mounts(config: dict) -> None:
+    for i, mount in enumerate(config.get("mounts", [])):
+        if "tmpcopyup" in mount.get("options", []):
+            raise NotSupportedError(f"mounts[{i}].options: 'tmpcopyup' is not supported yet")
+        if mount.get("uidMappings") or mount.get("gidMappings") or {"idmap", "ridmap"} & set(
+                mount.get("options", [])):
+            _check_idmapped(i, mount, config)
+
+
+def _check_idmapped(index: int, mount: dict, config: dict) -> None:
+    """config.md: [r]idmap MUST apply a mapping: the mount's own (uid and gid together),
+    else the container's user namespace's, else an error."""
+    from .. import idmap
+    from ..rootfs import is_bind
+
+    option = idmap.kind(mount)
+    if not is_bind(mount):
+        raise NotSupportedError(f"mounts[{index}]: {option}: only bind mounts can be idmapped")
+    where, uids, gids = idmap.mappings(index, mount, config)
+    if not uids and not gids:
+        raise ConfigError(f"mounts[{index}].options: {option!r} needs uidMappings and gidMappings: "
+                          "the mount has none and the container no user namespace mappings")
+    if not uids or not gids:
+        missing = "uidMappings" if not uids else "gidMappings"
+        raise ConfigError(f"{where}.{missing}: required (non-empty) with the other mappings "
+                          "of an idmapped mount")
