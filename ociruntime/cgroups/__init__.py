@@ -52,6 +52,27 @@ class Manager:
         """(name under the container's /sys/fs/cgroup, host directory) pairs to bind-mount."""
         raise NotImplementedError
 
+    def apply(self, resources: dict) -> None:
+        """Writes ``linux.resources`` (without ``devices``) into the cgroup: at ``create``
+        and on ``update``.  Raises CgroupError/ConfigError naming the JSON path."""
+        raise NotImplementedError
+
+    def freeze(self, frozen: bool) -> None:
+        """Freezes (``pause``) or thaws (``resume``) every process of the cgroup, returning
+        once the kernel reports the new state."""
+        raise NotImplementedError
+
+    def is_frozen(self) -> bool:
+        raise NotImplementedError
+
+    def stats(self) -> dict:
+        """The cgroup's statistics in the shape of runc's ``events --stats`` "data"."""
+        raise NotImplementedError
+
+    def oom_kills(self) -> int:
+        """How many processes of the cgroup the OOM killer has killed so far."""
+        raise NotImplementedError
+
     def destroy(self) -> None:
         """Removes the container's cgroup directories (never their parents), waiting briefly
         for exiting processes to leave them."""
