@@ -59,6 +59,7 @@
  *   append=PATH:TEXT            append TEXT and a newline to PATH
  *   sleep=SECONDS               sleep
  *   print=PATH                  print the file as INFO lines (never fails)
+ *   notify=TEXT                 send TEXT as one datagram to $NOTIFY_SOCKET (sd_notify)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -74,11 +75,13 @@
 #include <sys/ioctl.h>
 #include <sys/personality.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -973,6 +976,23 @@ static void c_print(char *p)
     }
 }
 
+static void c_notify(char *p)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd, sent;
+    if (!path || strlen(path) >= sizeof(sa.sun_path)) {
+        bad("NOTIFY_SOCKET is %s", path ? path : "unset");
+        return;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sent = fd >= 0 && sendto(fd, p, strlen(p), 0, (struct sockaddr *)&sa, sizeof(sa)) >= 0;
+    verdict(sent, "sending to %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
 static void run_check(char *arg)
 {
     char copy[8192], *eq, *name, *p;
@@ -1030,6 +1050,7 @@ static void run_check(char *arg)
     else if (!strcmp(name, "append")) c_append(p);
     else if (!strcmp(name, "sleep")) { sleep(atoi(p)); ok(); }
     else if (!strcmp(name, "print")) c_print(p);
+    else if (!strcmp(name, "notify")) c_notify(p);
     else bad("unknown check");
 }
 

@@ -23,7 +23,7 @@ ffibuilder.cdef(
                     uint64_t resolve);
     int oci_close_range(unsigned int first, unsigned int last, unsigned int flags);
     int oci_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
-    long oci_join_session_keyring(const char *name);
+    long oci_join_session_keyring(const char *name, unsigned int setbits);
     long oci_fstatfs_type(int fd);
     long oci_bpf(int cmd, void *attr, unsigned int size);
     int oci_mount_setattr(int dirfd, const char *path, unsigned int flags, uint64_t attr_set,

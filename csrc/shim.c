@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/vfs.h>
@@ -102,10 +103,29 @@ int oci_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable)
     return (int)syscall(SYS_capset, &header, data);
 }
 
-/* keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a fresh session keyring per container. */
-long oci_join_session_keyring(const char *name)
+/* keyctl(KEYCTL_JOIN_SESSION_KEYRING, name), then add `setbits` to the keyring's
+ * permissions (read back with KEYCTL_DESCRIBE: "type;uid;gid;perm;description"). */
+long oci_join_session_keyring(const char *name, unsigned int setbits)
 {
-    return syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name, 0, 0, 0);
+    char desc[512];
+    const char *p = desc;
+    long serial = syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name, 0, 0, 0);
+    long n;
+    int field;
+    if (serial < 0)
+        return -1;
+    n = syscall(SYS_keyctl, 6 /* KEYCTL_DESCRIBE */, serial, desc, sizeof(desc) - 1, 0);
+    if (n < 0)
+        return -1;
+    desc[n < (long)sizeof(desc) ? n : (long)sizeof(desc) - 1] = 0;
+    for (field = 0; field < 3 && p; field++)
+        p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL;
+    if (!p) {
+        errno = EINVAL;
+        return -1;
+    }
+    return syscall(SYS_keyctl, 5 /* KEYCTL_SETPERM */, serial,
+                   (unsigned int)strtoul(p, NULL, 16) | setbits, 0, 0);
 }
 
 /* The filesystem magic of an open fd: proves a handle is really procfs, tmpfs, ... */

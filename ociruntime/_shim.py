@@ -138,8 +138,10 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
     _check("capset", lib.oci_capset(effective, permitted, inheritable))
 
 
-def join_session_keyring(name: str | None = None) -> None:
-    _check("keyctl", lib.oci_join_session_keyring(_b(name)))
+def join_session_keyring(name: str | None, setbits: int = 0) -> None:
+    """Joins (or creates) the session keyring ``name`` and adds ``setbits`` to its
+    permissions."""
+    _check("keyctl", lib.oci_join_session_keyring(_b(name), setbits))
 
 
 def fstatfs_type(fd: int) -> int:

@@ -37,6 +37,8 @@ class Runtime:
 
         self.store.check_free(container_id)
         bundle = load_bundle(bundle_path)
+        extra_fds = _socket_activation(bundle.config) + preserve_fds
+        _check_fds_open(extra_fds)
         capability_sets = masks(bundle.config, self.warn)
         if capability_sets:
             check_grantable(capability_sets)
@@ -50,11 +52,15 @@ class Runtime:
         })
         init = None
         try:
+            if os.environ.get("NOTIFY_SOCKET"):
+                from .notify import setup
+
+                setup(bundle.config, directory)
             container.save()
             cgroup.create(effective_rules(bundle.config))
             container.data["cgroup"] = cgroup.describe()
             ctx = InitContext(bundle.config, bundle.path, bundle.rootfs, directory, cgroup,
-                              sealed_trampoline(), no_pivot, no_new_keyring, preserve_fds,
+                              sealed_trampoline(), no_pivot, no_new_keyring, extra_fds,
                               capability_sets)
             init = InitProcess(ctx, container.oci_state() | {"status": "creating"})
             pid = init.spawn()
@@ -97,18 +103,55 @@ class Runtime:
 
     # -- start -------------------------------------------------------------------------
     def start(self, container_id: str) -> None:
+        container, relay = self._start(container_id)
+        self._notify(relay, container.pid, container.pid, strict=True)
+
+    def _start(self, container_id: str):
+        """Releases the process and runs poststart hooks; returns the container and, with
+        NOTIFY_SOCKET set, the relay of its sd_notify socket (already bound)."""
         lock = self.store.lock(container_id)
+        relay = None
         try:
             container = self.store.load(container_id)
             status = container.status()
             if status != CREATED:
                 raise StateError(f"cannot start container {container_id}: it is {status}, not created")
+            relay = self._notify_relay(container)
             self._release_init(container)  # nothing to record: status comes from the init
+        except BaseException:
+            if relay is not None:
+                relay.close()
+            raise
         finally:
             os.close(lock)
         from .hooks import run_hooks
 
         run_hooks(container.config, "poststart", container.oci_state(), self.warn)
+        return container, relay
+
+    @staticmethod
+    def _notify_relay(container: Container):
+        """The bound notify socket when NOTIFY_SOCKET is set and ``create`` made its
+        directory (it did if NOTIFY_SOCKET was set then too)."""
+        host = os.environ.get("NOTIFY_SOCKET")
+        if not host or not os.path.isdir(os.path.join(container.directory, "notify")):
+            return None
+        from .notify import Relay
+
+        return Relay(container.directory, host)
+
+    def _notify(self, relay, init_pid: int, main_pid: int, strict: bool) -> None:
+        """Forwards the container's READY=, as runc: an error fails ``start`` only."""
+        if relay is None:
+            return
+        try:
+            relay.forward(init_pid, main_pid)
+        except OCIError as err:
+            if strict:
+                raise
+            self.warn(str(err))
+        finally:
+            relay.close()
 
     def _release_init(self, container: Container) -> None:
         """Connects to the waiting init, which then execs; EOF means the exec happened."""
@@ -215,11 +258,12 @@ class Runtime:
 
         container = self.create(container_id, bundle_path, **create_args)
         try:
-            self.start(container_id)
+            _, relay = self._start(container_id)
         except BaseException:
             self.delete(container_id, force=True)
             raise
         if detach:
+            self._notify(relay, container.pid, container.pid, strict=False)
             return 0
         forwarded = [s for s in signal.valid_signals()
                      if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
@@ -228,7 +272,36 @@ class Runtime:
                 signal.signal(sig, lambda signum, _frame: os.kill(container.pid, signum))
             except (OSError, ValueError):
                 pass
+        # in the foreground the runtime stays the service's main process (runc's MAINPID)
+        self._notify(relay, container.pid, os.getpid(), strict=False)
         code = wait_exit(container.pid)
         self.delete(container_id, force=True)
         return code
 
+
+
+def _socket_activation(config: dict) -> int:
+    """systemd socket activation as runc does it: when LISTEN_FDS is meant for this process
+    (LISTEN_PID), fds 3.. of that many go to the container before the --preserve-fds ones,
+    and the process gets LISTEN_FDS=N and LISTEN_PID=1.  Returns N."""
+    try:
+        if int(os.environ.get("LISTEN_PID", "")) != os.getpid():
+            return 0
+        count = int(os.environ.get("LISTEN_FDS", ""))
+    except ValueError:
+        return 0
+    if count <= 0:
+        return 0
+    if "process" in config:
+        config["process"].setdefault("env", []).extend([f"LISTEN_FDS={count}", "LISTEN_PID=1"])
+    return count
+
+
+def _check_fds_open(count: int) -> None:
+    """Every fd passed to the process must exist (runc checks the same)."""
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise OCIError(f"--preserve-fds: fd {fd} is not open (the process gets fds "
+                           f"3-{2 + count})") from None

@@ -157,12 +157,10 @@ class StateStore:
         return fd
 
     def remove(self, container_id: str) -> None:
-        """Removes the container's directory (only files in it: shutil costs 10 ms to import)."""
-        directory = self.directory(container_id)
+        """Removes the container's directory (files and the notify directory: shutil costs
+        10 ms to import)."""
         try:
-            for entry in os.scandir(directory):
-                os.unlink(entry.path)
-            os.rmdir(directory)
+            _remove_tree(self.directory(container_id))
         except FileNotFoundError:
             pass
 
@@ -178,3 +176,12 @@ class StateStore:
             except OCIError:
                 continue
         return containers
+
+
+def _remove_tree(directory: str) -> None:
+    for entry in os.scandir(directory):
+        if entry.is_dir(follow_symlinks=False):
+            _remove_tree(entry.path)
+        else:
+            os.unlink(entry.path)
+    os.rmdir(directory)

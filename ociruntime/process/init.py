@@ -24,6 +24,7 @@ from ..spec.support import parse_cpu_list
 from .sync import Channel
 
 TRAMPOLINE_ARGV0 = "ociruntime-exec"
+_KEY_USR_SEARCH = 0x00080000
 
 
 class InitContext:
@@ -136,7 +137,7 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
     os.setsid()
     ctx.caller_umask = os.umask(0)
     if not ctx.no_new_keyring:
-        _shim.join_session_keyring(None)
+        _join_session_keyring(os.path.basename(ctx.state_dir))
     requested = namespaces.requested(config)
     if "network" in requested and not requested["network"].get("path"):
         namespaces.bring_up_loopback()
@@ -162,6 +163,16 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
     if process:
         find_executable(process["args"][0], environment(process))
     return ctx.listener
+
+
+def _join_session_keyring(container_id: str) -> None:
+    """A session keyring of the container's own, named and made searchable by its owner
+    as runc does (``_ses.<id>``, KEY_USR_SEARCH); kernels without keys are fine."""
+    try:
+        _shim.join_session_keyring(f"_ses.{container_id}", _KEY_USR_SEARCH)
+    except OSError as err:
+        if err.errno != errno.ENOSYS:
+            raise
 
 
 def _hook_state(ctx: InitContext, status: str) -> dict:
