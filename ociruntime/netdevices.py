@@ -4,8 +4,9 @@ container's network namespace, over rtnetlink.
 Imported only when the field is set.  The runtime side moves the devices (process/parent.py)
 as soon as the init exists and before it goes on, so that hooks and the container's own
 set-up already see them.  A move is one RTM_NEWLINK with IFLA_NET_NS_FD and IFLA_IFNAME:
-the device never appears under its new name on the host nor under its host name in the
-container, and a new name ending in ``%d`` is a template the kernel completes.  The kernel
+the kernel moves the device, then renames it in the container's namespace (a new name
+ending in ``%d`` is a template it completes; as a name taken there fails only after the
+move, that is checked first).  The kernel
 drops a device's addresses when it changes namespace; the spec wants its permanent,
 global-scope ones kept, so they are added again on the other side, and the device set up.
 
@@ -98,11 +99,18 @@ class MovedDevices:
             try:
                 index, flags = self.host.link(host_name)
                 addresses = self.host.addresses(index)
-                before = self.container.names() if "%" in wanted else set()
+                before = self.container.names()
+                if "%" not in wanted and wanted in before:
+                    raise OCIError(f"linux.netDevices.{host_name}.name: {wanted!r} is already a "
+                                   "device of the container's network namespace")
+                # the name it has in the container if the move fails half-way: the kernel
+                # renames after moving, unless the host name is taken there
+                self.moved.append((host_name, wanted if host_name in before else host_name,
+                                   flags, addresses))
                 self.host.move(index, self.netns, wanted)
                 # a template ("eth%d") was completed by the kernel: the one new name
                 name = (self.container.names() - before).pop() if "%" in wanted else wanted
-                self.moved.append((host_name, name, flags, addresses))
+                self.moved[-1] = (host_name, name, flags, addresses)
                 _configure(self.container, name, addresses, up=True)
             except OSError as err:
                 raise OCIError(f"linux.netDevices.{host_name}: moving it into the container's "
@@ -117,7 +125,7 @@ class MovedDevices:
                 self.container.move(index, self.host_netns, host_name)
                 _configure(self.host, host_name, addresses, up=bool(flags & IFF_UP))
             except OSError:
-                pass
+                pass  # never arrived, or cannot go back: nothing more to do here
         self.moved = []
 
     def close(self) -> None:
