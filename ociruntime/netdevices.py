@@ -6,9 +6,9 @@ as soon as the init exists and before it goes on, so that hooks and the containe
 set-up already see them.  A move is one RTM_NEWLINK with IFLA_NET_NS_FD and IFLA_IFNAME:
 the kernel moves the device, then renames it in the container's namespace (a new name
 ending in ``%d`` is a template it completes; as a name taken there fails only after the
-move, that is checked first).  The kernel
-drops a device's addresses when it changes namespace; the spec wants its permanent,
-global-scope ones kept, so they are added again on the other side, and the device set up.
+move, that is checked first).  The kernel drops a device's addresses when it changes
+namespace; the spec wants its permanent, global-scope ones kept, so they are added again
+on the other side, and the device is set up.
 
 Nothing is done on delete (the spec forbids moving devices out): when the namespace goes
 away, the kernel destroys virtual devices and returns physical ones to the initial
