@@ -36,6 +36,7 @@ ffibuilder.cdef(
                           uint32_t priority, uint64_t runtime, uint64_t deadline,
                           uint64_t period);
     long oci_personality(unsigned long persona);
+    long oci_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode);
     """
 )
 with open(os.path.join(HERE, "shim.c"), encoding="utf-8") as source:

@@ -207,3 +207,11 @@ long oci_personality(unsigned long persona)
 {
     return syscall(SYS_personality, persona);
 }
+
+/* set_mempolicy(2): the NUMA memory policy of the calling thread, kept by its children and
+   across execve.  nodemask holds maxnode bits; the kernel ignores the last of them (callers
+   pass one more than they mean). */
+long oci_set_mempolicy(int mode, const unsigned long *nodemask, unsigned long maxnode)
+{
+    return syscall(SYS_set_mempolicy, mode, nodemask, maxnode);
+}

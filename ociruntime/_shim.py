@@ -214,3 +214,23 @@ PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
 def personality(persona: int) -> int:
     """Sets the execution domain; returns the previous persona."""
     return _check("personality", lib.oci_personality(persona))
+
+
+# set_mempolicy(2) modes and the mode flags or-ed into them (linux.memoryPolicy)
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
+              "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14,
+              "MPOL_F_NUMA_BALANCING": 1 << 13}
+
+
+def set_mempolicy(mode: int, nodes: set[int]) -> None:
+    """Sets the NUMA memory policy of the calling thread (``mode`` with its flags or-ed in)
+    to ``nodes`` (empty: no nodemask at all)."""
+    if not nodes:
+        _check("set_mempolicy", lib.oci_set_mempolicy(mode, ffi.NULL, 0))
+        return
+    bits = ffi.sizeof("unsigned long") * 8
+    mask = sum(1 << node for node in nodes)
+    words = [(mask >> (bits * i)) & ((1 << bits) - 1) for i in range(max(nodes) // bits + 1)]
+    _check("set_mempolicy", lib.oci_set_mempolicy(mode, ffi.new("unsigned long[]", words),
+                                                  len(words) * bits + 1))

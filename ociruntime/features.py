@@ -6,6 +6,7 @@ from . import SPEC_VERSION, __version__
 
 
 def features_document() -> dict:
+    from ._shim import MPOL_FLAGS, MPOL_MODES
     from .rootfs import IDMAP_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_FLAGS
     from .security.capabilities import known
     from .spec.support import NAMESPACES
@@ -24,6 +25,8 @@ def features_document() -> dict:
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
+            "memoryPolicy": {"modes": list(MPOL_MODES), "flags": list(MPOL_FLAGS)},
+            "netDevices": {"enabled": True},
         },
         "annotations": {"org.opencontainers.runtime-spec.features.ociruntime.version": __version__},
     }

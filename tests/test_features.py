@@ -24,6 +24,16 @@ def test_features_document_shape(runtime):
     assert doc["linux"]["seccomp"]["enabled"] is True
 
 
+def test_memory_policy_and_net_devices_are_listed(runtime):
+    linux = _features(runtime)["linux"]
+    assert set(linux["memoryPolicy"]["modes"]) == {
+        "MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE",
+        "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"}
+    assert set(linux["memoryPolicy"]["flags"]) == {
+        "MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"}
+    assert linux["netDevices"] == {"enabled": True}
+
+
 def test_every_listed_namespace_is_created(runtime, make_bundle, host_ns):
     namespaces = _features(runtime)["linux"]["namespaces"]
     b = make_bundle()

@@ -209,6 +209,7 @@ def _become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict
     _set_io_priority(process)
     _set_cpu_affinity(ctx.config, "final")
     _set_scheduler(process)
+    _set_memory_policy(ctx.config)
     _set_personality(ctx.config)
     _set_identity(process, ctx.capabilities, ctx.caller_umask,
                   None if nnp else ctx.seccomp_filter)
@@ -263,6 +264,21 @@ def _set_scheduler(process: dict) -> None:
                         "cpu.rt_runtime_us > 0)")
             raise OCIError(f"process.scheduler: {sched['policy']}: {err.strerror}"
                            f"{hint}") from None
+
+
+def _set_memory_policy(config: dict) -> None:
+    """linux.memoryPolicy with set_mempolicy(2): the process inherits it across execve
+    (support.py checked mode, flags and nodes)."""
+    policy = (config.get("linux") or {}).get("memoryPolicy")
+    if policy:
+        mode = _shim.MPOL_MODES[policy["mode"]]
+        for name in policy.get("flags") or []:
+            mode |= _shim.MPOL_FLAGS[name]
+        try:
+            _shim.set_mempolicy(mode, parse_cpu_list(policy.get("nodes", ""),
+                                                     "linux.memoryPolicy.nodes"))
+        except OSError as err:
+            raise OCIError(f"linux.memoryPolicy: {policy['mode']}: {err.strerror}") from None
 
 
 def _set_personality(config: dict) -> None:

@@ -62,6 +62,8 @@ class InitProcess:
         self.ctx = ctx
         self.hook_state = hook_state
         self.pid = 0
+        #: linux.netDevices moved into the init's network namespace (netdevices.MovedDevices)
+        self.net_devices = None
 
     def spawn(self) -> int:
         """Forks the init and drives it to the point where it waits for ``start``;
@@ -83,6 +85,8 @@ class InitProcess:
             self._drive(ours, child)
         except BaseException:
             self.kill()
+            if self.net_devices is not None:
+                self.net_devices.restore()  # a failed create leaves them on the host
             raise
         finally:
             ours.close()
@@ -90,6 +94,8 @@ class InitProcess:
             self.ctx.listener.close()
             for fd in self.ctx.idmapped_trees.values():
                 os.close(fd)
+            if self.net_devices is not None:
+                self.net_devices.close()
         return self.pid
 
     def _drive(self, channel: Channel, intermediate_pid: int) -> None:
@@ -106,6 +112,7 @@ class InitProcess:
             raise
         finally:
             os.waitpid(intermediate_pid, 0)
+        self._move_net_devices()
         channel.send("go")  # the init starts only once we know its PID (to kill it on failure)
         channel.recv("hooks")
         state = dict(self.hook_state, pid=self.pid)
@@ -113,6 +120,20 @@ class InitProcess:
         run_hooks(self.ctx.config, "createRuntime", state)
         channel.send("continue")
         channel.recv("ready")
+
+    def _move_net_devices(self) -> None:
+        """linux.netDevices, moved while the init waits for "go": before any hook runs and
+        before the container is set up (config-linux.md "Network Devices")."""
+        devices = (self.ctx.config.get("linux") or {}).get("netDevices")
+        if devices:
+            from ..netdevices import MovedDevices
+
+            try:
+                self.net_devices = MovedDevices(f"/proc/{self.pid}/ns/net")
+            except OSError as err:
+                raise OCIError(f"linux.netDevices: the container's network namespace: "
+                               f"{err.strerror}") from None
+            self.net_devices.move_in(devices)
 
     def kill(self) -> None:
         if not self.pid:

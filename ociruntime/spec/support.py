@@ -18,8 +18,6 @@ _UNSUPPORTED = {
     ("process", "selinuxLabel"): "SELinux is not enabled on this host",
     ("linux", "mountLabel"): "SELinux is not enabled on this host",
     ("linux", "intelRdt"): "Intel RDT is not supported yet",
-    ("linux", "memoryPolicy"): "not supported yet",
-    ("linux", "netDevices"): "not supported yet",
 }
 
 _OTHER_PLATFORMS = ("windows", "solaris", "vm", "zos")
@@ -43,6 +41,12 @@ def check_supported(config: dict) -> None:
                                 "(the runtime-spec defines none)")
     _check_namespaces(config.get("linux", {}).get("namespaces", []))
     _check_user_and_time(config.get("linux", {}))
+    if (config.get("linux") or {}).get("memoryPolicy"):
+        _check_memory_policy(config["linux"]["memoryPolicy"])
+    if (config.get("linux") or {}).get("netDevices"):
+        from ..netdevices import check
+
+        check(config)
     _check_resources(config.get("linux", {}).get("resources", {}))
     _check_mounts(config)
     if config.get("linux", {}).get("seccomp") is not None:
@@ -88,7 +92,7 @@ def _check_scheduler(sched: dict) -> None:
 
 
 def parse_cpu_list(text: str, path: str, count: int | None = None) -> set[int]:
-    """A cpu list like "0-1,3" (the schema checked its form) as a set of CPU numbers;
+    """A cpu (or NUMA node) list like "0-1,3" (the schema checked its form) as a set of numbers;
     with ``count``, refuses CPUs from ``count`` on before building anything."""
     cpus: set[int] = set()
     for part in filter(None, text.split(",")):
@@ -101,6 +105,56 @@ def parse_cpu_list(text: str, path: str, count: int | None = None) -> set[int]:
                               f"(CPUs 0-{count - 1})")
         cpus.update(range(low, high + 1))
     return cpus
+
+
+#: set_mempolicy(2) modes that need a nodemask, and those that take none
+_MPOL_NEED_NODES = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY")
+_MPOL_NO_NODES = ("MPOL_DEFAULT", "MPOL_LOCAL")
+NUMA_NODES = "/sys/devices/system/node/online"
+
+
+def _check_memory_policy(policy: dict) -> None:
+    """linux.memoryPolicy: what set_mempolicy(2) would refuse in the init with a bare EINVAL
+    (the man page's rules), and nodes this host does not have."""
+    from .. import _shim
+
+    mode, flags = policy["mode"], policy.get("flags") or []
+    if mode not in _shim.MPOL_MODES:
+        raise NotSupportedError(f"linux.memoryPolicy.mode: {mode} is not known")
+    for flag in flags:
+        if flag not in _shim.MPOL_FLAGS:
+            raise NotSupportedError(f"linux.memoryPolicy.flags: {flag} is not known")
+    nodes = parse_cpu_list(policy.get("nodes", ""), "linux.memoryPolicy.nodes")
+    if mode in _MPOL_NO_NODES:
+        if nodes:
+            raise ConfigError(f"linux.memoryPolicy.nodes: {mode} takes no nodes")
+        if flags:
+            raise ConfigError(f"linux.memoryPolicy.flags: {mode} takes no flags")
+    elif not nodes and (mode in _MPOL_NEED_NODES or flags):
+        raise ConfigError(f"linux.memoryPolicy.nodes: required for {mode}"
+                          + (f" with {flags[0]}" if mode not in _MPOL_NEED_NODES else ""))
+    if {"MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"} <= set(flags):
+        raise ConfigError("linux.memoryPolicy.flags: MPOL_F_STATIC_NODES and "
+                          "MPOL_F_RELATIVE_NODES exclude each other")
+    if "MPOL_F_NUMA_BALANCING" in flags and mode not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
+        raise ConfigError(f"linux.memoryPolicy.flags: MPOL_F_NUMA_BALANCING needs MPOL_BIND or "
+                          f"MPOL_PREFERRED_MANY, not {mode}")
+    if "MPOL_F_RELATIVE_NODES" not in flags:  # relative nodes are positions, not node IDs
+        _check_nodes_exist(nodes)
+
+
+def _check_nodes_exist(nodes: set[int]) -> None:
+    try:
+        with open(NUMA_NODES) as f:
+            online = parse_cpu_list(f.read().strip(), NUMA_NODES)
+    except FileNotFoundError:
+        raise NotSupportedError("linux.memoryPolicy: this kernel has no NUMA support "
+                                f"({NUMA_NODES} is missing)") from None
+    missing = sorted(nodes - online)
+    if missing:
+        have = ",".join(map(str, sorted(online)))
+        raise ConfigError(f"linux.memoryPolicy.nodes: node {missing[0]} does not exist on this "
+                          f"host (nodes {have})")
 
 
 def _check_exec_cpu_affinity(affinity: dict) -> None:
