@@ -9,6 +9,7 @@ def features_document() -> dict:
     from ._shim import MPOL_FLAGS, MPOL_MODES
     from .rootfs import IDMAP_OPTIONS, MOUNT_FLAGS, PROPAGATION, RECURSIVE_FLAGS
     from .security.capabilities import known
+    from .security import lsm
     from .spec.support import NAMESPACES
 
     return {
@@ -21,8 +22,8 @@ def features_document() -> dict:
             "capabilities": known(),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
             "seccomp": _seccomp(),
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            "apparmor": {"enabled": lsm.apparmor_enabled()},
+            "selinux": {"enabled": lsm.selinux_enabled()},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
             "memoryPolicy": {"modes": list(MPOL_MODES), "flags": list(MPOL_FLAGS)},

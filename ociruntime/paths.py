@@ -51,3 +51,18 @@ def fd_path(fd: int) -> str:
 
 def is_directory(fd: int) -> bool:
     return stat.S_ISDIR(os.fstat(fd).st_mode)
+
+
+_PROC_SUPER_MAGIC = 0x9FA0
+
+
+def write_on_procfs(path: str, value: str) -> None:
+    """Writes a /proc file after checking the handle really is procfs (a container could
+    have mounted something else there).  OSError on failure, strerror set either way."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if _shim.fstatfs_type(fd) != _PROC_SUPER_MAGIC:
+            raise OSError(0, f"{path} is not on procfs")
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)

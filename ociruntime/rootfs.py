@@ -12,7 +12,8 @@ import stat
 
 from . import _shim
 from .errors import ConfigError
-from .paths import ensure_in_root, fd_path, is_directory, open_in_root
+from .paths import ensure_in_root, fd_path, is_directory, open_in_root, write_on_procfs
+from .security.lsm import mount_label_option
 
 # option -> (flag, set it?)
 MOUNT_FLAGS = {
@@ -60,7 +61,6 @@ _KEPT_FLAGS = {
 }
 #: idmapped mount options (config.md): never passed to mount(2)
 IDMAP_OPTIONS = ("idmap", "ridmap")
-_PROC_SUPER_MAGIC = 0x9FA0
 # (name, major, minor): the devices the spec says every container has
 DEFAULT_DEVICES = [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
                    ("urandom", 1, 9), ("tty", 5, 0)]
@@ -171,6 +171,7 @@ class RootfsBuilder:
                 self._at(destination, lambda target: _remount_bind(target, extra))
         else:
             fd = self._directory_for(destination, kind)
+            data = ",".join(filter(None, [data, mount_label_option(self.config, kind)]))
             try:
                 _shim.mount(mount.get("source") or kind, fd_path(fd), kind, flags, data or None)
             except PermissionError:
@@ -353,21 +354,10 @@ def _bind_host_device(host_path: str, kind: int, number: int, name: str, parent_
 
 
 def write_sysctl(key: str, value: str) -> None:
-    """Writes through /proc/sys after checking the handle really is procfs (a container
-    could have mounted something else there)."""
-    path = "/proc/sys/" + key.replace(".", "/")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        write_on_procfs("/proc/sys/" + key.replace(".", "/"), str(value))
     except OSError as err:
         raise ConfigError(f"linux.sysctl: {key}: {err.strerror}") from None
-    try:
-        if _shim.fstatfs_type(fd) != _PROC_SUPER_MAGIC:
-            raise ConfigError(f"linux.sysctl: {key}: {path} is not on procfs")
-        os.write(fd, str(value).encode())
-    except OSError as err:
-        raise ConfigError(f"linux.sysctl: {key}: {err.strerror}") from None
-    finally:
-        os.close(fd)
 
 
 def readonly_path(path: str) -> None:

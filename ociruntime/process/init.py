@@ -19,7 +19,7 @@ from ..cgroups import Manager
 from ..errors import OCIError
 from ..hooks import run_hooks
 from ..rootfs import RootfsBuilder
-from ..security import capabilities, seccomp
+from ..security import capabilities, lsm, seccomp
 from ..spec.support import parse_cpu_list
 from .sync import Channel
 
@@ -211,6 +211,7 @@ def _become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict
     _set_scheduler(process)
     _set_memory_policy(ctx.config)
     _set_personality(ctx.config)
+    lsm.apply_exec_labels(process)
     _set_identity(process, ctx.capabilities, ctx.caller_umask,
                   None if nnp else ctx.seccomp_filter)
     _reset_signals()

@@ -14,10 +14,6 @@ TIME_CLOCKS = ("monotonic", "boottime")
 #: non-empty values here are refused; the key is the JSON path as users write it
 _UNSUPPORTED = {
     ("process", "terminal"): "terminals (process.terminal: true) are not supported yet",
-    ("process", "apparmorProfile"): "AppArmor is not enabled on this host",
-    ("process", "selinuxLabel"): "SELinux is not enabled on this host",
-    ("linux", "mountLabel"): "SELinux is not enabled on this host",
-    ("linux", "intelRdt"): "Intel RDT is not supported yet",
 }
 
 _OTHER_PLATFORMS = ("windows", "solaris", "vm", "zos")
@@ -41,6 +37,10 @@ def check_supported(config: dict) -> None:
                                 "(the runtime-spec defines none)")
     _check_namespaces(config.get("linux", {}).get("namespaces", []))
     _check_user_and_time(config.get("linux", {}))
+    _check_intel_rdt((config.get("linux") or {}).get("intelRdt"))
+    from ..security import lsm
+
+    lsm.check(config)
     if (config.get("linux") or {}).get("memoryPolicy"):
         _check_memory_policy(config["linux"]["memoryPolicy"])
     if (config.get("linux") or {}).get("netDevices"):
@@ -169,6 +169,14 @@ def _check_namespaces(namespaces: list) -> None:
         kind = ns["type"]
         if kind not in NAMESPACES:
             raise NotSupportedError(f"linux.namespaces[{i}]: {kind} namespaces are not supported yet")
+
+
+def _check_intel_rdt(rdt: dict | None) -> None:
+    """resctrl is not driven by this runtime: refused, saying whether the host has it."""
+    if rdt:
+        reason = ("applying it is not implemented" if os.path.isdir("/sys/fs/resctrl/info")
+                  else "this host has no resctrl filesystem mounted at /sys/fs/resctrl")
+        raise NotSupportedError(f"linux.intelRdt: {reason}")
 
 
 def _check_user_and_time(linux: dict) -> None:
