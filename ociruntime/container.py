@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from .errors import OCIError, ProcessError, StateError
-from .state import CREATED, INIT_SOCKET, RUNNING, STOPPED, Container, StateStore, proc_stat, write_atomic
+from .errors import NotSupportedError, OCIError, ProcessError, StateError
+from .state import CREATED, CREATING, INIT_SOCKET, RUNNING, STOPPED, Container, StateStore, proc_stat, write_atomic
 
 
 class Runtime:
@@ -52,6 +52,7 @@ class Runtime:
         try:
             container.save()
             cgroup.create(effective_rules(bundle.config))
+            cgroup.apply(bundle.config.get("linux", {}).get("resources") or {})
             container.data["cgroup"] = cgroup.describe()
             ctx = InitContext(bundle.config, bundle.path, bundle.rootfs, directory, cgroup,
                               sealed_trampoline(), no_pivot, no_new_keyring, preserve_fds,
@@ -168,6 +169,33 @@ class Runtime:
         from .cgroups import from_description
 
         return from_description(container.data["cgroup"]).pids()
+
+    # -- update ------------------------------------------------------------------------
+    def update(self, container_id: str, delta: dict) -> None:
+        """Writes the changed ``linux.resources`` into the cgroup and records the merged
+        result, so ``state`` and later updates start from it (as runc does)."""
+        from .cgroups import from_description
+        from .spec.support import check_resources
+        from .spec.validate import validate_config
+        from .update import merged
+
+        if delta.get("devices") is not None:
+            raise NotSupportedError("linux.resources.devices: device rules cannot be changed by update")
+        lock = self.store.lock(container_id)
+        try:
+            container = self.store.load(container_id)
+            status = container.status()
+            if status in (STOPPED, CREATING):
+                raise StateError(f"cannot update container {container_id}: it is {status}")
+            linux = container.config.setdefault("linux", {})
+            resources = merged(linux.get("resources") or {}, delta)
+            validate_config(container.config | {"linux": linux | {"resources": resources}})
+            check_resources(resources)
+            from_description(container.data["cgroup"]).apply(delta)
+            linux["resources"] = resources
+            container.save()
+        finally:
+            os.close(lock)
 
     # -- delete ------------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False) -> None:
