@@ -191,11 +191,26 @@ class Runtime:
             resources = merged(linux.get("resources") or {}, delta)
             validate_config(container.config | {"linux": linux | {"resources": resources}})
             check_resources(resources)
-            from_description(container.data["cgroup"]).apply(delta)
+            if "memory" in delta and resources["memory"].get("checkBeforeUpdate"):
+                delta = merged(delta, {"memory": {"checkBeforeUpdate": True}})
+            self._apply_or_restore(from_description(container.data["cgroup"]), delta,
+                                   linux.get("resources") or {})
             linux["resources"] = resources
             container.save()
         finally:
             os.close(lock)
+
+    @staticmethod
+    def _apply_or_restore(cgroup, delta: dict, current: dict) -> None:
+        """A failed update puts back what it may already have changed (as runc tries to)."""
+        try:
+            cgroup.apply(delta)
+        except OCIError:
+            try:
+                cgroup.apply({key: current[key] for key in delta if key in current})
+            except OCIError:
+                pass  # the first error is the one to report
+            raise
 
     # -- delete ------------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False) -> None:

@@ -235,9 +235,9 @@ def test_cpuset_pins_the_process(runtime, make_bundle):
     ({"hugepageLimits": [{"pageSize": "3MB", "limit": 4194304}]},
      "linux.resources.hugepageLimits[0]"),
 ])
-@pytest.mark.xfail_runtime("runc", reason="runc 1.1.5 silently skips controllers the host "
-                           "has not mounted (net_cls, net_prio, rdma), ignores memory.kernel, "
-                           "and names no JSON path in the errors it does report")
+@pytest.mark.xfail_runtime("runc", reason="runc 1.1.5 refuses most of these too but names no "
+                           "JSON path (only the controller or file); it accepts memory.kernel "
+                           "with a warning and useHierarchy false silently")
 def test_unappliable_field_is_an_error_naming_it(runtime, make_bundle, section, path):
     b = make_bundle(["true"], **resources(**section))
     msg = failed_create_message(runtime, b)
@@ -343,11 +343,34 @@ def test_update_records_resources_in_state(runtime, make_bundle):
     assert cg_read(b, "memory", "memory.limit_in_bytes") == str(128 * MiB)
 
 
-@pytest.mark.xfail_runtime("runc", reason="runc 1.1.5 names the option, not the JSON path")
+@pytest.mark.xfail_runtime("runc", reason="runc 1.1.5 prints a warning line before the "
+                           "error ('the maximum allowed cpu-shares is 262144'), no JSON path")
 def test_update_error_names_field_and_changes_nothing(runtime, make_bundle):
-    b = make_bundle(["sleep", "100"], **resources(pids={"limit": 20}))
+    """memory is written before cpu: the refused cpu.shares puts the memory limit back."""
+    b = make_bundle(["sleep", "100"], **resources(memory={"limit": 64 * MiB},
+                                                  cpu={"shares": 512}))
     started(runtime, b)
-    cp = runtime.run("update", "--cpu-share", "1000000", b.id)
+    cp = runtime.run("update", "--memory", "128m", "--cpu-share", "1000000", b.id)
     assert cp.returncode != 0 and "\n" not in cp.stderr.strip()
     assert "cpu.shares" in cp.stderr
-    assert cg_read(b, "pids", "pids.max") == "20"
+    assert cg_read(b, "memory", "memory.limit_in_bytes") == str(64 * MiB)
+    assert cg_read(b, "cpu", "cpu.shares") == "512"
+
+
+@pytest.mark.parametrize("check", [False, True], ids=["kernel-refuses", "checkBeforeUpdate"])
+@pytest.mark.xfail_runtime("runc", reason="runc 1.1.5 refuses too, but prints a second "
+                           "line: a warning that setting the old values back failed")
+def test_update_below_usage_is_refused(runtime, make_bundle, check):
+    """Lowering the limit below what the container holds in tmpfs (no swap to reclaim to)
+    fails, on v1 by the kernel itself or first by checkBeforeUpdate; the limit and the
+    container stay as they were."""
+    b = make_bundle(["sh", "-c", "head -c 24m /dev/zero > /dev/shm/a; touch /dev/shm/ready; "
+                     "sleep 100"],
+                    **resources(memory={"limit": 64 * MiB, "swap": 64 * MiB,
+                                        "checkBeforeUpdate": check}))
+    pid = started(runtime, b)
+    wait_for(lambda: Path(f"/proc/{pid}/root/dev/shm/ready").exists(), what="24 MiB written")
+    cp = runtime.run("update", "--memory", "8m", "--memory-swap", "8m", b.id, timeout=30)
+    assert cp.returncode != 0 and cp.stderr.strip() and "\n" not in cp.stderr.strip()
+    assert cg_read(b, "memory", "memory.limit_in_bytes") == str(64 * MiB)
+    assert runtime.state(b.id)["status"] == "running"
