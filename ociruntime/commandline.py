@@ -64,7 +64,7 @@ _UPDATE_OPTIONS = tuple(Opt((f"--{flag}", *extra), flag.replace("-", "_"), help)
     ("memory", "Memory limit (bytes, or with a unit: 64m; -1: unlimited)."),
     ("memory-reservation", "Memory soft limit (bytes or with a unit)."),
     ("memory-swap", "Memory+swap limit (bytes or with a unit; -1: unlimited)."),
-    ("kernel-memory", "Kernel memory limit (only -1 on Linux 5.16 and later)."),
+    ("kernel-memory", "Kernel memory limit (where the kernel still applies one)."),
     ("kernel-memory-tcp", "Kernel TCP buffer limit (bytes or with a unit)."),
     ("cpu-share", "CPU shares (relative weight).", "--cpu-shares"),
     ("cpu-quota", "CFS quota per period (microseconds; -1: none)."),

@@ -372,5 +372,7 @@ def test_update_below_usage_is_refused(runtime, make_bundle, check):
     wait_for(lambda: Path(f"/proc/{pid}/root/dev/shm/ready").exists(), what="24 MiB written")
     cp = runtime.run("update", "--memory", "8m", "--memory-swap", "8m", b.id, timeout=30)
     assert cp.returncode != 0 and cp.stderr.strip() and "\n" not in cp.stderr.strip()
+    assert "linux.resources.memory.limit" in cp.stderr
+    assert ("checkBeforeUpdate" in cp.stderr) == check
     assert cg_read(b, "memory", "memory.limit_in_bytes") == str(64 * MiB)
     assert runtime.state(b.id)["status"] == "running"

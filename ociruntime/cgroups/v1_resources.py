@@ -14,8 +14,6 @@ import os
 from ..errors import CgroupError, NotSupportedError
 
 BASE = "linux.resources"
-#: Linux 5.16 made writes to memory.kmem.limit_in_bytes a no-op (the file stays)
-_KMEM_LIMIT_IGNORED_FROM = (5, 16)
 
 
 class Cgroup:
@@ -30,7 +28,7 @@ class Cgroup:
         directory = self.dirs.get(controller)
         if directory is None:
             raise NotSupportedError(f"{where}: the {controller} cgroup controller is not "
-                                    "mounted on this host")
+                                    "mounted as a v1 hierarchy on this host")
         path = os.path.join(directory, name)
         if not os.path.exists(path):
             raise NotSupportedError(f"{where}: this kernel has no {controller} control file {name}")
@@ -88,14 +86,13 @@ def _memory(cg: Cgroup, mem: dict, where: str) -> None:
 
 
 def _kernel_memory(cg: Cgroup, kernel: int, where: str) -> None:
-    """memory.kernel: from Linux 5.16 the kernel keeps memory.kmem.limit_in_bytes and accepts
-    writes but ignores them, so there only "unlimited" (-1) can be honoured."""
-    release = os.uname().release.split("-")[0].split(".")
-    if tuple(int(x) for x in release[:2]) < _KMEM_LIMIT_IGNORED_FROM:
-        cg.write("memory", "memory.kmem.limit_in_bytes", kernel, where)
-    elif kernel != -1:
-        raise NotSupportedError(f"{where}: Linux 5.16 and later ignore kernel memory limits "
-                                f"(this is {os.uname().release}): only -1 can be applied")
+    """memory.kernel: newer kernels keep memory.kmem.limit_in_bytes and accept writes but
+    ignore them (the file reads back unchanged): then a limit is an error, not a no-op."""
+    cg.write("memory", "memory.kmem.limit_in_bytes", kernel, where)
+    applied = int(cg.read("memory", "memory.kmem.limit_in_bytes", where))
+    if kernel >= 0 and not kernel - os.sysconf("SC_PAGE_SIZE") < applied <= kernel:
+        raise NotSupportedError(f"{where}: this kernel ignores kernel memory limits "
+                                "(memory.kmem.limit_in_bytes is deprecated): only -1 applies")
 
 
 def _memory_and_swap(cg: Cgroup, limit: int | None, swap: int | None, where: str) -> None:
