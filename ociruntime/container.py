@@ -173,7 +173,7 @@ class Runtime:
     # -- update ------------------------------------------------------------------------
     def update(self, container_id: str, delta: dict) -> None:
         """Writes the changed ``linux.resources`` into the cgroup and records the merged
-        result, so ``state`` and later updates start from it (as runc does)."""
+        result in the saved config, so later updates start from it (as runc does)."""
         from .cgroups import from_description
         from .spec.support import check_resources
         from .spec.validate import validate_config

@@ -271,8 +271,9 @@ def test_update_flags_change_files(runtime, make_bundle):
 
 
 def test_update_resources_file(runtime, make_bundle):
+    """Also on a created (not yet started) container."""
     b = make_bundle(["sleep", "100"])
-    started(runtime, b)
+    runtime.create(b)
     doc = {"memory": {"limit": 48 * MiB}, "pids": {"limit": 7}, "cpu": {"shares": 300}}
     runtime.run("update", "--resources", "-", b.id, input=json.dumps(doc), check=True)
     assert cg_read(b, "memory", "memory.limit_in_bytes") == str(48 * MiB)
@@ -376,3 +377,19 @@ def test_update_below_usage_is_refused(runtime, make_bundle, check):
     assert ("checkBeforeUpdate" in cp.stderr) == check
     assert cg_read(b, "memory", "memory.limit_in_bytes") == str(64 * MiB)
     assert runtime.state(b.id)["status"] == "running"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("100", 100), ("64m", 64 * MiB), ("64M", 64 * MiB), ("1.5g", 3 * 512 * MiB),
+    ("512KiB", 512 * 1024), ("2mb", 2 * MiB), ("-1", -1)])
+def test_update_size_syntax(text, expected):
+    from ociruntime.update import ram_in_bytes
+
+    assert ram_in_bytes("memory", text) == expected
+
+
+def test_update_bad_size_is_an_error(runtime, make_bundle):
+    b = make_bundle(["sleep", "100"])
+    runtime.create(b)
+    cp = runtime.run("update", "--memory", "64x", b.id)
+    assert cp.returncode != 0 and "memory" in cp.stderr and "\n" not in cp.stderr.strip()
