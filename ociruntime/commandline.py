@@ -60,6 +60,25 @@ _CREATE_OPTIONS = (
         kind="int", default=0),
 )
 
+_UPDATE_OPTIONS = tuple(Opt((f"--{flag}", *extra), flag.replace("-", "_"), help) for flag, help, *extra in (
+    ("memory", "Memory limit (bytes, or with a unit: 64m; -1: unlimited)."),
+    ("memory-reservation", "Memory soft limit (bytes or with a unit)."),
+    ("memory-swap", "Memory+swap limit (bytes or with a unit; -1: unlimited)."),
+    ("kernel-memory", "Kernel memory limit (where the kernel still applies one)."),
+    ("kernel-memory-tcp", "Kernel TCP buffer limit (bytes or with a unit)."),
+    ("cpu-share", "CPU shares (relative weight).", "--cpu-shares"),
+    ("cpu-quota", "CFS quota per period (microseconds; -1: none)."),
+    ("cpu-period", "CFS period (microseconds)."),
+    ("cpu-rt-runtime", "Realtime runtime per period (microseconds)."),
+    ("cpu-rt-period", "Realtime period (microseconds)."),
+    ("cpuset-cpus", "CPUs to run on (e.g. 0-1,3)."),
+    ("cpuset-mems", "Memory nodes to use."),
+    ("pids-limit", "Maximum number of processes (-1: unlimited)."),
+    ("blkio-weight", "Block IO weight (10-1000)."),
+    ("l3-cache-schema", "Intel RDT L3 cache schema (not supported)."),
+    ("mem-bw-schema", "Intel RDT memory bandwidth schema (not supported)."),
+))
+
 COMMANDS = {
     "create": Cmd("Create a container; its process waits for `start`.", _CREATE_OPTIONS),
     "start": Cmd("Run the process of a created container."),
@@ -83,6 +102,10 @@ COMMANDS = {
                  Opt(("--rootless",), "rootless", "A config for rootless containers (not supported yet).",
                      kind="flag", default=False)),
                 ()),
+    "update": Cmd("Change the resource limits of a created, running or paused container.",
+                  (Opt(("--resources", "-r"), "resources", "JSON file with linux.resources to change "
+                       "('-': stdin); all other options are then ignored."),
+                   *_UPDATE_OPTIONS)),
     "features": Cmd("Print the runtime-spec features document: what this build really applies.", (), ()),
 }
 

@@ -126,6 +126,12 @@ def list_(runtime, fmt, quiet):
             print("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
+def update(runtime, container_id, resources, **flags):
+    from .update import requested
+
+    runtime.update(container_id, requested(resources, flags))
+
+
 def spec(bundle, rootless):
     import json
 
@@ -154,5 +160,5 @@ def features():
 
 
 _HANDLERS = {"create": create, "run": run, "start": start, "state": state, "kill": kill,
-             "delete": delete, "list": list_}
+             "delete": delete, "list": list_, "update": update}
 _NO_RUNTIME = {"spec": spec, "features": features}

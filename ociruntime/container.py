@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 
-from .errors import OCIError, ProcessError, StateError
-from .state import CREATED, INIT_SOCKET, RUNNING, STOPPED, Container, StateStore, proc_stat, write_atomic
+from .errors import NotSupportedError, OCIError, ProcessError, StateError
+from .state import CREATED, CREATING, INIT_SOCKET, RUNNING, STOPPED, Container, StateStore, proc_stat, write_atomic
 
 
 class Runtime:
@@ -58,6 +58,7 @@ class Runtime:
                 setup(bundle.config, directory)
             container.save()
             cgroup.create(effective_rules(bundle.config))
+            cgroup.apply(bundle.config.get("linux", {}).get("resources") or {})
             container.data["cgroup"] = cgroup.describe()
             ctx = InitContext(bundle.config, bundle.path, bundle.rootfs, directory, cgroup,
                               sealed_trampoline(), no_pivot, no_new_keyring, extra_fds,
@@ -211,6 +212,48 @@ class Runtime:
         from .cgroups import from_description
 
         return from_description(container.data["cgroup"]).pids()
+
+    # -- update ------------------------------------------------------------------------
+    def update(self, container_id: str, delta: dict) -> None:
+        """Writes the changed ``linux.resources`` into the cgroup and records the merged
+        result in the saved config, so later updates start from it (as runc does)."""
+        from .cgroups import from_description
+        from .spec.support import check_resources
+        from .spec.validate import validate_config
+        from .update import merged
+
+        if delta.get("devices") is not None:
+            raise NotSupportedError("linux.resources.devices: device rules cannot be changed by update")
+        lock = self.store.lock(container_id)
+        try:
+            container = self.store.load(container_id)
+            status = container.status()
+            if status in (STOPPED, CREATING):
+                raise StateError(f"cannot update container {container_id}: it is {status}")
+            linux = container.config.setdefault("linux", {})
+            resources = merged(linux.get("resources") or {}, delta)
+            validate_config(container.config | {"linux": linux | {"resources": resources}})
+            check_resources(resources)
+            if "memory" in delta and resources["memory"].get("checkBeforeUpdate"):
+                delta = merged(delta, {"memory": {"checkBeforeUpdate": True}})
+            self._apply_or_restore(from_description(container.data["cgroup"]), delta,
+                                   linux.get("resources") or {})
+            linux["resources"] = resources
+            container.save()
+        finally:
+            os.close(lock)
+
+    @staticmethod
+    def _apply_or_restore(cgroup, delta: dict, current: dict) -> None:
+        """A failed update puts back what it may already have changed (as runc tries to)."""
+        try:
+            cgroup.apply(delta)
+        except OCIError:
+            try:
+                cgroup.apply({key: current[key] for key in delta if key in current})
+            except OCIError:
+                pass  # the first error is the one to report
+            raise
 
     # -- delete ------------------------------------------------------------------------
     def delete(self, container_id: str, force: bool = False) -> None:

@@ -28,6 +28,9 @@ ACCEPTED = [
     ["list", "-f", "table", "-q"],
     ["spec", "--bundle", "/b"],
     ["features"],
+    ["update", "--memory", "64m", "--memory-swap=-1", "--pids-limit", "-1", "c1"],
+    ["update", "-r", "-", "c1"],
+    ["update", "c1", "--cpu-shares", "512", "--cpuset-cpus", "0-1"],
 ]
 
 DECLINED = [

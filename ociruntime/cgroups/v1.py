@@ -64,6 +64,11 @@ class V1Manager(Manager):
                 name = "devices.allow" if rule.get("allow") else "devices.deny"
                 _write(os.path.join(devices, name), v1_rule(rule))
 
+    def apply(self, resources: dict) -> None:
+        from .v1_resources import apply
+
+        apply(self.paths, resources)
+
     def _main_path(self) -> str:
         for key in ("pids", "devices", "memory"):
             if key in self.paths:

@@ -47,7 +47,7 @@ def check_supported(config: dict) -> None:
         from ..netdevices import check
 
         check(config)
-    _check_resources(config.get("linux", {}).get("resources", {}))
+    check_resources(config.get("linux", {}).get("resources", {}))
     _check_mounts(config)
     if config.get("linux", {}).get("seccomp") is not None:
         _check_seccomp(config["linux"]["seccomp"])
@@ -206,10 +206,13 @@ def _check_user_and_time(linux: dict) -> None:
                                   f"{offset['nanosecs']} is not below one second")
 
 
-def _check_resources(resources: dict) -> None:
-    for key, value in resources.items():
-        if key != "devices" and value not in (None, {}, []):
-            raise NotSupportedError(f"linux.resources.{key}: cgroup limits are not supported yet")
+def check_resources(resources: dict) -> None:
+    """What no host accepts (beyond the schema), refused before anything is created;
+    whether the host has a controller or file is checked by the cgroup manager."""
+    cpu = resources.get("cpu") or {}
+    quota, burst = cpu.get("quota") or 0, cpu.get("burst") or 0
+    if quota > 0 and burst > quota:
+        raise ConfigError(f"linux.resources.cpu.burst: {burst} is larger than the quota ({quota})")
 
 
 def _check_mounts(config: dict) -> None:
