@@ -16,7 +16,8 @@ def features_document() -> dict:
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": sorted([*MOUNT_FLAGS, *PROPAGATION, *RECURSIVE_FLAGS, *IDMAP_OPTIONS]),
+        "mountOptions": sorted([*MOUNT_FLAGS, *PROPAGATION, *RECURSIVE_FLAGS, *IDMAP_OPTIONS,
+                                "tmpcopyup"]),
         "linux": {
             "namespaces": list(NAMESPACES),
             "capabilities": known(),

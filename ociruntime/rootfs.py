@@ -76,10 +76,14 @@ class MountOptions:
         self.flags = self.propagation = self.attr_set = self.attr_clr = 0
         #: "idmap", "ridmap" (the last one given) or None
         self.idmap: str | None = None
+        #: tmpcopyup: a new tmpfs starts with a copy of the directory it covers
+        self.copy_up = False
         data = []
         for option in options:
             if option in IDMAP_OPTIONS:
                 self.idmap = option
+            elif option == "tmpcopyup":
+                self.copy_up = True
             elif option in MOUNT_FLAGS:
                 flag, on = MOUNT_FLAGS[option]
                 self.flags = self.flags | flag if on else self.flags & ~flag
@@ -172,8 +176,15 @@ class RootfsBuilder:
         else:
             fd = self._directory_for(destination, kind)
             data = ",".join(filter(None, [data, mount_label_option(self.config, kind)]))
+            covered = -1
             try:
+                if options.copy_up:
+                    if kind != "tmpfs":
+                        raise OSError(0, "tmpcopyup applies to tmpfs mounts only")
+                    covered = os.open(fd_path(fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 _shim.mount(mount.get("source") or kind, fd_path(fd), kind, flags, data or None)
+                if covered >= 0:
+                    self._at(destination, lambda target: _copy_up(covered, target))
             except PermissionError:
                 if kind != "sysfs" or not self.user_namespace:
                     raise
@@ -183,6 +194,8 @@ class RootfsBuilder:
                 self._at(destination, lambda target: _remount_bind(target, flags))
             finally:
                 os.close(fd)
+                if covered >= 0:
+                    os.close(covered)
         if options.attr_set or options.attr_clr:
             self._at(destination, lambda target: _shim.mount_setattr(target, options.attr_set,
                                                                      options.attr_clr))
@@ -331,6 +344,51 @@ class RootfsBuilder:
             mask_paths(masked)
         if self.config["root"].get("readonly"):
             _remount_bind("/", _shim.MS_RDONLY)
+
+
+def _copy_up(source_fd: int, target: str) -> None:
+    """tmpcopyup: the covered directory's tree, with modes and owners, into the new tmpfs
+    (through fds only: the rootfs's symlinks are copied, never followed)."""
+    target_fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _copy_tree(source_fd, target_fd)
+        st = os.fstat(source_fd)
+        os.chown(target_fd, st.st_uid, st.st_gid)
+        os.chmod(target_fd, stat.S_IMODE(st.st_mode))
+    finally:
+        os.close(target_fd)
+
+
+def _copy_tree(source_fd: int, target_fd: int) -> None:
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+    for entry in os.scandir(source_fd):
+        st = entry.stat(follow_symlinks=False)
+        name, mode = entry.name, stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=target_fd)
+            inner_source = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=source_fd)
+            inner_target = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=target_fd)
+            try:
+                _copy_tree(inner_source, inner_target)
+            finally:
+                os.close(inner_source)
+                os.close(inner_target)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=source_fd), name, dir_fd=target_fd)
+        elif stat.S_ISREG(st.st_mode):
+            src = os.open(name, os.O_RDONLY | nofollow, dir_fd=source_fd)
+            dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600, dir_fd=target_fd)
+            try:
+                while os.sendfile(dst, src, None, 1 << 20) > 0:
+                    pass
+            finally:
+                os.close(src)
+                os.close(dst)
+        else:  # fifos, sockets, device nodes: recreated, not copied
+            os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=target_fd)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=target_fd, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, mode, dir_fd=target_fd)
 
 
 def _bind_host_device(host_path: str, kind: int, number: int, name: str, parent_fd: int) -> None:

@@ -586,3 +586,25 @@ def test_cgroup_placement(runtime, make_bundle):
         if ctrls == ["<unified>"] or any(c.startswith("name=") for c in ctrls):
             continue
         assert not Path(hier, b.cgroups_path.lstrip("/")).exists(), f"{hier}: cgroup left after delete"
+
+
+@pytest.mark.xfail_runtime("runc", reason="runc 1.1.5's tmpcopyup skips the fifo, then fails "
+                           "to lchown it: 'lchown .../fifo: no such file or directory'")
+def test_tmpfs_copy_up(runtime, make_bundle):
+    """tmpcopyup: the new tmpfs starts with the covered directory's tree, modes, owners
+    and symlinks (copied, not followed); writes stay in the tmpfs."""
+    b = make_bundle(copy_rootfs=True)
+    covered = b.rootfs / "mnt" / "c"
+    (covered / "sub").mkdir()
+    (covered / "sub" / "file").write_text("payload")
+    os.chmod(covered / "sub" / "file", 0o604)
+    os.chown(covered / "sub" / "file", 1000, 1001)
+    os.chmod(covered, 0o751)
+    os.symlink("/etc/shadow-not-here", covered / "link")
+    os.mkfifo(covered / "fifo")
+    b.add_mount("/mnt/c", "tmpfs", type="tmpfs", options=["tmpcopyup", "size=1m"])
+    out = runtime.sh(b, "stat -f -c %T /mnt/c; cd /mnt/c && stat -c '%n %a %u %g %F' . sub/file fifo; "
+                        "readlink link; cat sub/file; echo new > new").splitlines()
+    assert out == ["tmpfs", ". 751 0 0 directory", "sub/file 604 1000 1001 regular file",
+                   "fifo 644 0 0 fifo", "/etc/shadow-not-here", "payload"]
+    assert not (covered / "new").exists()

@@ -217,8 +217,6 @@ def check_resources(resources: dict) -> None:
 
 def _check_mounts(config: dict) -> None:
     for i, mount in enumerate(config.get("mounts", [])):
-        if "tmpcopyup" in mount.get("options", []):
-            raise NotSupportedError(f"mounts[{i}].options: 'tmpcopyup' is not supported yet")
         if mount.get("uidMappings") or mount.get("gidMappings") or {"idmap", "ridmap"} & set(
                 mount.get("options", [])):
             _check_idmapped(i, mount, config)
