@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from . import Manager, _write, nested_path
+from . import Manager, _write, nested_path, stats
+from .stats import read_int, read_ints, read_keyed, read_text
 from .devices import v1_rule
 
 _NOT_CONTROLLERS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode"}
@@ -70,11 +71,102 @@ class V1Manager(Manager):
                 return self.paths[key]
         return super()._main_path()
 
+    def freeze_file(self) -> str | None:
+        path = self._controller("freezer")
+        return path and os.path.join(path, "freezer.self_freezing")
+
+    def _request_freeze(self, frozen: bool) -> None:
+        _write(os.path.join(self._controller("freezer"), "freezer.state"),
+               "FROZEN" if frozen else "THAWED")
+
+    def _freeze_settled(self, frozen: bool) -> bool:
+        state = read_text(os.path.join(self._controller("freezer"), "freezer.state"))
+        return state == ("FROZEN" if frozen else "THAWED")
+
+    def oom_kills(self) -> int:
+        return read_keyed(self._file("memory", "memory.oom_control")).get("oom_kill", 0)
+
+    def stats(self) -> dict:
+        return stats.document(self._cpu_stats(), self._cpuset_stats(), self._memory_stats(),
+                              self._pids_stats(), self._blkio_stats(), self._hugetlb_stats())
+
+    def _controller(self, name: str) -> str | None:
+        """The container's directory in the hierarchy that has controller ``name``."""
+        for key, path in self.paths.items():
+            if name in key.split(","):
+                return path
+        return None
+
+    def _file(self, controller: str, name: str) -> str:
+        """A file of a controller; "" (which reads as missing) when it is not mounted."""
+        path = self._controller(controller)
+        return os.path.join(path, name) if path else ""
+
+    def _cpu_stats(self) -> dict:
+        acct = lambda name: self._file("cpuacct", name)  # noqa: E731
+        ticks = read_keyed(acct("cpuacct.stat"))
+        ns_per_tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+        throttle = read_keyed(self._file("cpu", "cpu.stat"))
+        return stats.cpu(
+            read_int(acct("cpuacct.usage")), ticks.get("system", 0) * ns_per_tick,
+            ticks.get("user", 0) * ns_per_tick,
+            (read_ints(acct("cpuacct.usage_percpu")), read_ints(acct("cpuacct.usage_percpu_sys")),
+             read_ints(acct("cpuacct.usage_percpu_user"))),
+            (throttle.get("nr_periods", 0), throttle.get("nr_throttled", 0),
+             throttle.get("throttled_time", 0)))
+
+    def _cpuset_stats(self) -> dict:
+        path = lambda name: self._file("cpuset", "cpuset." + name)  # noqa: E731
+        flags = {name: read_int(path(name)) for name in stats.CPUSET_FIELDS}
+        return stats.cpuset(read_text(path("cpus")), read_text(path("mems")), flags,
+                            read_int(path("sched_relax_domain_level")))
+
+    def _memory_stats(self) -> dict:
+        raw = read_keyed(self._file("memory", "memory.stat"))
+        return stats.memory(raw.get("cache", 0), self._memory_entry("memory."),
+                            self._memory_entry("memory.memsw."), self._memory_entry("memory.kmem."),
+                            self._memory_entry("memory.kmem.tcp."), raw)
+
+    def _memory_entry(self, prefix: str) -> dict:
+        value = lambda name: read_int(self._file("memory", prefix + name))  # noqa: E731
+        return stats.memory_entry(value("limit_in_bytes"), value("usage_in_bytes"),
+                                  value("max_usage_in_bytes"), value("failcnt"))
+
+    def _pids_stats(self) -> dict:
+        return stats.pids(read_int(self._file("pids", "pids.current")),
+                          read_int(self._file("pids", "pids.max")))
+
+    def _blkio_stats(self) -> dict:
+        names = {"ioServiceBytesRecursive": "blkio.throttle.io_service_bytes_recursive",
+                 "ioServicedRecursive": "blkio.throttle.io_serviced_recursive"}
+        return stats.omit_zero({key: _blkio_entries(self._file("blkio", name))
+                                for key, name in names.items()})
+
+    def _hugetlb_stats(self) -> dict:
+        path = self._controller("hugetlb")
+        if not path:
+            return {}
+        value = lambda size, name: read_int(os.path.join(path, f"hugetlb.{size}.{name}"))  # noqa: E731
+        return {size: stats.hugetlb_entry(value(size, "usage_in_bytes"),
+                                          value(size, "max_usage_in_bytes"), value(size, "failcnt"))
+                for size in stats.hugepage_sizes(path)}
+
     def mount_sources(self) -> list[tuple[str, str]]:
         """Each hierarchy under the name of its host mount point (cpu, memory, systemd...)."""
         mounts = _hierarchies()
         return [(os.path.basename(mounts[key]), path) for key, path in self.paths.items()
                 if key in mounts]
+
+
+def _blkio_entries(path: str) -> list[dict]:
+    """``MAJOR:MINOR Op value`` lines; the closing ``Total N`` line is left out, as runc."""
+    entries = []
+    for line in (read_text(path) or "").splitlines():
+        fields = line.split()
+        if len(fields) == 3:
+            major, _, minor = fields[0].partition(":")
+            entries.append(stats.blkio_entry(int(major), int(minor), fields[1], int(fields[2])))
+    return entries
 
 
 def _make_cpuset(path: str) -> None:
