@@ -1,4 +1,5 @@
-"""Lifecycle operations (runtime.md "Operations"): create, start, state, kill, delete, run.
+"""Lifecycle operations (runtime.md "Operations"): create, start, state, kill, delete, run;
+and runc's cgroup commands: pause, resume, ps, events.
 
 Each operation takes the container's lock, checks the state it needs, does its work and
 leaves either the new state or, on failure, everything as it was before (for ``create``:

@@ -51,9 +51,16 @@ def shared_dir(oci, bundle, name="shared") -> Path:
     return directory
 
 
+def create(runtime, bundle) -> None:
+    """``runtime.create`` with time for the v2 VM."""
+    runtime.run("create", "--bundle", bundle.path, "--pid-file", bundle.pid_file, bundle.id,
+                check=True, timeout=TIMEOUT)
+    runtime.remember_pid(int(Path(bundle.pid_file).read_text()))
+
+
 def started(runtime, bundle) -> int:
-    runtime.create(bundle)
-    runtime.start(bundle.id)
+    create(runtime, bundle)
+    runtime.run("start", bundle.id, check=True, timeout=TIMEOUT)
     return runtime.state(bundle.id)["pid"]
 
 
@@ -158,7 +165,7 @@ def test_pause_refusals_and_a_paused_created_container(runtime, make_bundle):
     """As runc: a created container can be paused (and then not started); a stopped one
     can be neither paused nor resumed."""
     b = make_bundle(["sleep", "1000"])
-    runtime.create(b)
+    create(runtime, b)
     runtime.run("pause", b.id, check=True)
     assert runtime.state(b.id)["status"] == "paused"
     assert "paused" in one_line_error(runtime.run("start", b.id))
@@ -289,11 +296,11 @@ def test_events_reports_an_oom_kill(runtime, make_bundle, oci):
     shell sees it die of SIGKILL."""
     b = make_bundle(["sh", "-c", "tail /dev/zero; echo $? > /mnt/a/status"])
     status = shared_dir(oci, b) / "status"
-    runtime.create(b)
+    create(runtime, b)
     memory_limit(b.cgroups_path, 16 << 20)
     events = runtime.popen("events", "--interval", "100ms", b.id)
     wait_for(lambda: events.stdout.strip(), timeout=TIMEOUT, what="events to run")
-    runtime.start(b.id)
+    runtime.run("start", b.id, check=True, timeout=TIMEOUT)
     runtime.wait_status(b.id, "stopped", timeout=TIMEOUT)
     runtime.delete(b.id)
     assert events.wait(timeout=TIMEOUT) == 0, events.stderr

@@ -72,84 +72,74 @@ class V1Manager(Manager):
         return super()._main_path()
 
     def freeze_file(self) -> str | None:
-        path = self._controller("freezer")
-        return path and os.path.join(path, "freezer.self_freezing")
+        return self._file("freezer.self_freezing") or None
 
     def _request_freeze(self, frozen: bool) -> None:
-        _write(os.path.join(self._controller("freezer"), "freezer.state"),
-               "FROZEN" if frozen else "THAWED")
+        _write(self._file("freezer.state"), "FROZEN" if frozen else "THAWED")
 
     def _freeze_settled(self, frozen: bool) -> bool:
-        state = read_text(os.path.join(self._controller("freezer"), "freezer.state"))
-        return state == ("FROZEN" if frozen else "THAWED")
+        return read_text(self._file("freezer.state")) == ("FROZEN" if frozen else "THAWED")
 
     def oom_kills(self) -> int:
-        return read_keyed(self._file("memory", "memory.oom_control")).get("oom_kill", 0)
+        return read_keyed(self._file("memory.oom_control")).get("oom_kill", 0)
 
     def stats(self) -> dict:
         return stats.document(self._cpu_stats(), self._cpuset_stats(), self._memory_stats(),
-                              self._pids_stats(), self._blkio_stats(), self._hugetlb_stats())
+                              stats.pids(self._int("pids.current"), self._int("pids.max")),
+                              self._blkio_stats(), self._hugetlb_stats())
 
-    def _controller(self, name: str) -> str | None:
-        """The container's directory in the hierarchy that has controller ``name``."""
+    def _file(self, name: str) -> str:
+        """The container's ``name`` (``memory.stat``) in the hierarchy of the controller it
+        starts with; "" (which reads as missing) when that controller is not mounted."""
+        controller = name.split(".", 1)[0]
         for key, path in self.paths.items():
-            if name in key.split(","):
-                return path
-        return None
+            if controller in key.split(","):
+                return os.path.join(path, name)
+        return ""
 
-    def _file(self, controller: str, name: str) -> str:
-        """A file of a controller; "" (which reads as missing) when it is not mounted."""
-        path = self._controller(controller)
-        return os.path.join(path, name) if path else ""
+    def _int(self, name: str) -> int:
+        return read_int(self._file(name))
 
     def _cpu_stats(self) -> dict:
-        acct = lambda name: self._file("cpuacct", name)  # noqa: E731
-        ticks = read_keyed(acct("cpuacct.stat"))
+        """cpuacct.stat counts clock ticks; runc reports nanoseconds."""
+        ticks = read_keyed(self._file("cpuacct.stat"))
         ns_per_tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-        throttle = read_keyed(self._file("cpu", "cpu.stat"))
+        throttle = read_keyed(self._file("cpu.stat"))
+        percpu = [read_ints(self._file(name)) for name in (
+            "cpuacct.usage_percpu", "cpuacct.usage_percpu_sys", "cpuacct.usage_percpu_user")]
         return stats.cpu(
-            read_int(acct("cpuacct.usage")), ticks.get("system", 0) * ns_per_tick,
-            ticks.get("user", 0) * ns_per_tick,
-            (read_ints(acct("cpuacct.usage_percpu")), read_ints(acct("cpuacct.usage_percpu_sys")),
-             read_ints(acct("cpuacct.usage_percpu_user"))),
+            self._int("cpuacct.usage"), ticks.get("system", 0) * ns_per_tick,
+            ticks.get("user", 0) * ns_per_tick, tuple(percpu),
             (throttle.get("nr_periods", 0), throttle.get("nr_throttled", 0),
              throttle.get("throttled_time", 0)))
 
     def _cpuset_stats(self) -> dict:
-        path = lambda name: self._file("cpuset", "cpuset." + name)  # noqa: E731
-        flags = {name: read_int(path(name)) for name in stats.CPUSET_FIELDS}
-        return stats.cpuset(read_text(path("cpus")), read_text(path("mems")), flags,
-                            read_int(path("sched_relax_domain_level")))
+        flags = {name: self._int(f"cpuset.{name}") for name in stats.CPUSET_FIELDS}
+        return stats.cpuset(read_text(self._file("cpuset.cpus")), read_text(self._file("cpuset.mems")),
+                            flags, self._int("cpuset.sched_relax_domain_level"))
 
     def _memory_stats(self) -> dict:
-        raw = read_keyed(self._file("memory", "memory.stat"))
+        """Swap is reported as memory + swap (memsw), kernel as kmem, as runc does."""
+        raw = read_keyed(self._file("memory.stat"))
         return stats.memory(raw.get("cache", 0), self._memory_entry("memory."),
                             self._memory_entry("memory.memsw."), self._memory_entry("memory.kmem."),
                             self._memory_entry("memory.kmem.tcp."), raw)
 
     def _memory_entry(self, prefix: str) -> dict:
-        value = lambda name: read_int(self._file("memory", prefix + name))  # noqa: E731
-        return stats.memory_entry(value("limit_in_bytes"), value("usage_in_bytes"),
-                                  value("max_usage_in_bytes"), value("failcnt"))
-
-    def _pids_stats(self) -> dict:
-        return stats.pids(read_int(self._file("pids", "pids.current")),
-                          read_int(self._file("pids", "pids.max")))
+        return stats.memory_entry(self._int(prefix + "limit_in_bytes"), self._int(prefix + "usage_in_bytes"),
+                                  self._int(prefix + "max_usage_in_bytes"), self._int(prefix + "failcnt"))
 
     def _blkio_stats(self) -> dict:
         names = {"ioServiceBytesRecursive": "blkio.throttle.io_service_bytes_recursive",
                  "ioServicedRecursive": "blkio.throttle.io_serviced_recursive"}
-        return stats.omit_zero({key: _blkio_entries(self._file("blkio", name))
-                                for key, name in names.items()})
+        return stats.omit_zero({key: _blkio_entries(self._file(name)) for key, name in names.items()})
 
     def _hugetlb_stats(self) -> dict:
-        path = self._controller("hugetlb")
-        if not path:
-            return {}
-        value = lambda size, name: read_int(os.path.join(path, f"hugetlb.{size}.{name}"))  # noqa: E731
-        return {size: stats.hugetlb_entry(value(size, "usage_in_bytes"),
-                                          value(size, "max_usage_in_bytes"), value(size, "failcnt"))
-                for size in stats.hugepage_sizes(path)}
+        directory = os.path.dirname(self._file("hugetlb."))  # "" without hugetlb: no sizes
+        return {size: stats.hugetlb_entry(self._int(f"hugetlb.{size}.usage_in_bytes"),
+                                          self._int(f"hugetlb.{size}.max_usage_in_bytes"),
+                                          self._int(f"hugetlb.{size}.failcnt"))
+                for size in stats.hugepage_sizes(directory)}
 
     def mount_sources(self) -> list[tuple[str, str]]:
         """Each hierarchy under the name of its host mount point (cpu, memory, systemd...)."""
