@@ -21,7 +21,7 @@ def read_text(path: str) -> str | None:
     try:
         with open(path) as f:
             return f.read().strip()
-    except (FileNotFoundError, OSError):
+    except OSError:
         return None
 
 
