@@ -41,12 +41,16 @@ def _command(name: str) -> click.Command:
             params.append(click.Argument([arg], required=False, default=cmd.optional_args[arg], metavar=metavar))
         else:
             params.append(click.Argument([arg]))
+    settings = {}
+    if cmd.rest:
+        params.append(click.Argument([cmd.rest], nargs=-1, type=click.UNPROCESSED))
+        settings = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
     @click.pass_context
     def callback(ctx, **values):
         ctx.exit(dispatch(ctx.obj, name, values))
 
-    return click.Command(name, params=params, callback=callback, help=cmd.help)
+    return click.Command(name, params=params, callback=callback, help=cmd.help, context_settings=settings)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

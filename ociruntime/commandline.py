@@ -26,16 +26,19 @@ class Opt:
 
 
 class Cmd:
-    """One command: help, options, positional arguments (some with defaults)."""
+    """One command: help, options, positional arguments (some with defaults) and, with
+    ``rest``, the name of a parameter that takes every word after them verbatim (``ps``'s
+    options for the host's ps)."""
 
-    __slots__ = ("help", "options", "args", "optional_args")
+    __slots__ = ("help", "options", "args", "optional_args", "rest")
 
     def __init__(self, help: str, options: tuple = (), args: tuple = ("container_id",),
-                 optional_args: dict | None = None):
+                 optional_args: dict | None = None, rest: str | None = None):
         self.help = help
         self.options = options
         self.args = args
         self.optional_args = optional_args or {}
+        self.rest = rest
 
 
 GLOBAL_OPTIONS = (
@@ -90,6 +93,15 @@ COMMANDS = {
                 (Opt(("--all", "-a"), "all_processes", "Signal every process of the container.",
                      kind="flag", default=False),),
                 ("container_id", "signal_name"), {"signal_name": "SIGTERM"}),
+    "pause": Cmd("Suspend every process of the container (cgroup freezer)."),
+    "resume": Cmd("Resume the processes of a paused container."),
+    "ps": Cmd("List the container's processes: host ps output (default -ef) or a JSON array of PIDs.",
+              (Opt(("--format", "-f"), "fmt", "Output format.", default="table", choices=("table", "json")),),
+              rest="ps_args"),
+    "events": Cmd("Print the container's stats every interval and its OOM kills as JSON lines, until "
+                  "it stops.",
+                  (Opt(("--interval",), "interval", "Time between stats events (Go duration).", default="5s"),
+                   Opt(("--stats",), "stats", "Print the stats once and exit.", kind="flag", default=False))),
     "delete": Cmd("Delete a container and everything it holds.",
                   (Opt(("--force", "-f"), "force", "Kill the container first if it is running.",
                        kind="flag", default=False),)),
@@ -155,10 +167,15 @@ def fast_parse(argv: list) -> tuple | None:
     name = argv[i]
     cmd = COMMANDS[name]
     params = _defaults(cmd.options)
+    if cmd.rest:
+        params[cmd.rest] = ()
     positional = []
     i += 1
     while i < len(argv):
         word = argv[i]
+        if cmd.rest and len(positional) == len(cmd.args):
+            params[cmd.rest] = tuple(argv[i:])
+            break
         if word.startswith("-") and word != "-":
             i = _take_option(cmd.options, argv, i, params)
             if i is None:

@@ -98,6 +98,98 @@ def parse_signal(value: str) -> int:
     return number
 
 
+def pause(runtime, container_id):
+    runtime.pause(container_id)
+
+
+def resume(runtime, container_id):
+    runtime.resume(container_id)
+
+
+def ps(runtime, container_id, fmt, ps_args):
+    """JSON: the cgroup's PIDs.  Table: the host's ``ps`` (default ``-ef``), header plus the
+    lines whose PID column is one of the container's processes, as runc prints it."""
+    import json
+    import subprocess
+
+    pids = runtime.processes(container_id)
+    if fmt == "json":
+        print(json.dumps(pids, separators=(",", ":")))
+        return
+    result = subprocess.run(["ps", *(ps_args or ("-ef",))], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise OCIError(f"ps: exit status {result.returncode}: {(result.stdout + result.stderr).strip()}")
+    header, *lines = result.stdout.splitlines()
+    titles = header.split()
+    if "PID" not in titles:
+        raise OCIError("couldn't find PID field in ps output")
+    column = titles.index("PID")
+    members = set(pids)
+    print(header)
+    for line in lines:
+        fields = line.split()
+        if not fields:
+            continue
+        if not fields[column].isdigit():
+            raise OCIError(f"unable to parse pid: {fields[column]!r}")
+        if int(fields[column]) in members:
+            print(line)
+
+
+def events(runtime, container_id, interval, stats):
+    import json
+
+    seconds = parse_duration(interval)
+    if seconds <= 0:
+        raise OCIError("duration interval must be greater than 0")
+
+    def emit(event: dict) -> None:
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+
+    try:
+        runtime.events(container_id, emit, seconds, stats)
+    except KeyboardInterrupt:
+        return 130
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """A Go duration ("5s", "1m30s", "250ms", "0") in seconds, as runc's --interval reads it."""
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if body == "0":
+        return 0.0
+    if not body:
+        raise _bad_duration(text)
+    total = 0.0
+    while body:
+        number = _leading(body, _in_number)
+        unit = _leading(body[len(number):], lambda c: not _in_number(c))
+        body = body[len(number) + len(unit):]
+        if unit not in _DURATION_UNITS or not number.strip(".") or number.count(".") > 1:
+            raise _bad_duration(text)
+        total += float(number) * _DURATION_UNITS[unit]
+    return -total if text.startswith("-") else total
+
+
+def _bad_duration(text: str) -> OCIError:
+    return OCIError(f"invalid value {text!r} for flag --interval: not a duration like 5s or 250ms")
+
+
+def _in_number(char: str) -> bool:
+    return char.isdigit() or char == "."
+
+
+def _leading(text: str, accept) -> str:
+    end = 0
+    while end < len(text) and accept(text[end]):
+        end += 1
+    return text[:end]
+
+
 def delete(runtime, container_id, force):
     from .errors import ContainerNotFoundError
 
@@ -160,5 +252,6 @@ def features():
 
 
 _HANDLERS = {"create": create, "run": run, "start": start, "state": state, "kill": kill,
+             "pause": pause, "resume": resume, "ps": ps, "events": events,
              "delete": delete, "list": list_, "update": update}
 _NO_RUNTIME = {"spec": spec, "features": features}

@@ -1,4 +1,5 @@
-"""Lifecycle operations (runtime.md "Operations"): create, start, state, kill, delete, run.
+"""Lifecycle operations (runtime.md "Operations"): create, start, state, kill, delete, run;
+and runc's cgroup commands: pause, resume, ps, events.
 
 Each operation takes the container's lock, checks the state it needs, does its work and
 leaves either the new state or, on failure, everything as it was before (for ``create``:
@@ -8,9 +9,14 @@ nothing at all: no state dir, cgroup, mount or process).
 from __future__ import annotations
 
 import os
+from _signal import SIGKILL  # the C module: signal.py builds enums at import
 
 from .errors import NotSupportedError, OCIError, ProcessError, StateError
-from .state import CREATED, CREATING, INIT_SOCKET, RUNNING, STOPPED, Container, StateStore, proc_stat, write_atomic
+from .state import (CREATED, CREATING, INIT_SOCKET, PAUSED, RUNNING, STOPPED, Container, StateStore,
+                    proc_stat, write_atomic)
+
+#: how often ``events`` looks for OOM kills between two stats events (seconds)
+_OOM_POLL = 0.1
 
 
 class Runtime:
@@ -94,9 +100,7 @@ class Runtime:
                            "inheritable: the kernel cannot raise them, skipped as runc does")
 
     def _remove(self, container: Container, cgroup=None) -> None:
-        from .cgroups import from_description
-
-        cgroup = cgroup or from_description(container.data["cgroup"])
+        cgroup = cgroup or self._cgroup(container)
         try:
             cgroup.destroy()
         finally:
@@ -195,23 +199,105 @@ class Runtime:
 
     # -- kill --------------------------------------------------------------------------
     def kill(self, container_id: str, sig: int, all_processes: bool = False) -> None:
+        """Signals the init, or with ``all_processes`` every process of the cgroup.  SIGKILL
+        thaws a paused container: on v1 a frozen task dies only once thawed (as runc)."""
         container = self.store.load(container_id)
         status = container.status()
-        if status not in (CREATED, RUNNING):
+        if status not in (CREATED, RUNNING, PAUSED):
             raise StateError(f"container {container_id} is {status}: container not running")
-        pids = self._cgroup_pids(container) if all_processes else [container.pid]
+        if all_processes:
+            self._signal_all(container, sig)
+            return
+        try:
+            os.kill(container.pid, sig)
+        except ProcessLookupError:
+            raise StateError(f"container {container_id}: no such process") from None
+        if status == PAUSED and sig == SIGKILL:
+            self._cgroup(container).freeze(False)
+
+    def _signal_all(self, container: Container, sig: int) -> None:
+        """Signals the init and every process of the cgroup, frozen meanwhile so that none
+        can fork a process the signal misses; thawed afterwards, paused or not (as runc)."""
+        from .errors import CgroupError
+
+        cgroup = self._cgroup(container)
+        can_freeze = cgroup.freeze_file() is not None
+        try:
+            if can_freeze:
+                cgroup.freeze(True)
+        except CgroupError as err:
+            self.warn(f"container {container.id}: {err}; signalling unfrozen")
+        pids = set(cgroup.pids())
+        if container.init_alive():
+            pids.add(container.pid)
         for pid in pids:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
-                if pid == container.pid:
-                    raise StateError(f"container {container_id}: no such process") from None
+                pass
+        if can_freeze:
+            cgroup.freeze(False)
 
     @staticmethod
-    def _cgroup_pids(container: Container) -> list[int]:
+    def _cgroup(container: Container):
         from .cgroups import from_description
 
-        return from_description(container.data["cgroup"]).pids()
+        return from_description(container.data["cgroup"])
+
+    def _cgroup_pids(self, container: Container) -> list[int]:
+        return self._cgroup(container).pids()
+
+    # -- pause, resume, ps, events ------------------------------------------------------
+    def pause(self, container_id: str) -> None:
+        """Freezes every process of a created or running container (runc allows both)."""
+        self._set_frozen(container_id, True, (CREATED, RUNNING), "container not running")
+
+    def resume(self, container_id: str) -> None:
+        self._set_frozen(container_id, False, (PAUSED,), "container not paused")
+
+    def _set_frozen(self, container_id: str, frozen: bool, allowed: tuple, refusal: str) -> None:
+        lock = self.store.lock(container_id)
+        try:
+            container = self.store.load(container_id)
+            status = container.status()
+            if status not in allowed:
+                raise StateError(f"container {container_id} is {status}: {refusal}")
+            self._cgroup(container).freeze(frozen)
+        finally:
+            os.close(lock)
+
+    def processes(self, container_id: str) -> list[int]:
+        """Host PIDs of every process in the container's cgroup."""
+        return self._cgroup_pids(self.store.load(container_id))
+
+    def events(self, container_id: str, emit, interval: float, stats_only: bool = False) -> None:
+        """Calls ``emit`` with runc's events: one stats event with ``stats_only``; otherwise
+        a stats event every ``interval`` seconds and an "oom" event for every OOM kill, until
+        the container's init has exited."""
+        import time
+
+        container = self.store.load(container_id)
+        if container.status() == STOPPED:
+            raise StateError(f"container with id {container_id} is not running")
+        cgroup = self._cgroup(container)
+        if stats_only:
+            emit({"type": "stats", "id": container_id, "data": cgroup.stats()})
+            return
+        oom_seen = cgroup.oom_kills()
+        next_stats = time.monotonic() + interval
+        while True:
+            alive = container.init_alive()
+            kills = cgroup.oom_kills()  # after the liveness check: an OOM-killed init counts
+            for _ in range(kills - oom_seen):
+                emit({"type": "oom", "id": container_id})
+            oom_seen = max(oom_seen, kills)
+            if not alive:
+                return
+            now = time.monotonic()
+            if now >= next_stats:
+                emit({"type": "stats", "id": container_id, "data": cgroup.stats()})
+                next_stats = max(next_stats + interval, now)
+            time.sleep(min(_OOM_POLL, max(0.0, next_stats - time.monotonic())))
 
     # -- update ------------------------------------------------------------------------
     def update(self, container_id: str, delta: dict) -> None:
@@ -263,7 +349,7 @@ class Runtime:
         try:
             container = self.store.load(container_id)
             status = container.status()
-            if status == RUNNING and not force:
+            if status in (RUNNING, PAUSED) and not force:
                 raise StateError(f"cannot delete container {container_id} that is not stopped: {status}")
             if status != STOPPED:
                 self._kill_all(container)
@@ -275,16 +361,7 @@ class Runtime:
     def _kill_all(self, container: Container, timeout: float = 10.0) -> None:
         import time
 
-        from _signal import SIGKILL
-
-        pids = set(self._cgroup_pids(container))
-        if container.init_alive():
-            pids.add(container.pid)
-        for pid in pids:
-            try:
-                os.kill(pid, SIGKILL)
-            except ProcessLookupError:
-                pass
+        self._signal_all(container, SIGKILL)
         deadline = time.monotonic() + timeout
         while container.init_alive() or self._cgroup_pids(container):
             if time.monotonic() > deadline:

@@ -23,7 +23,7 @@ STATE_FILE = "state"
 INIT_SOCKET = "init.sock"
 _ID_PUNCTUATION = set("_+-.")
 
-CREATING, CREATED, RUNNING, STOPPED = "creating", "created", "running", "stopped"
+CREATING, CREATED, RUNNING, PAUSED, STOPPED = "creating", "created", "running", "paused", "stopped"
 
 
 def check_id(container_id: str) -> None:
@@ -70,12 +70,26 @@ class Container:
         stat = proc_stat(self.pid)
         return stat is not None and stat[0] not in "ZX" and stat[1] == self.data.get("start_time")
 
+    def frozen(self) -> bool:
+        """True while the container's cgroup is asked to be frozen (``pause``): one small
+        file, named by the cgroup manager at ``create``."""
+        path = self.data.get("cgroup", {}).get("freeze_file")
+        if not path:
+            return False
+        try:
+            with open(path, "rb") as f:
+                return f.read(1) == b"1"
+        except OSError:
+            return False
+
     def status(self) -> str:
         recorded = self.data["status"]
         if recorded == CREATING:
             return CREATING
         if not self.init_alive():
             return STOPPED
+        if self.frozen():
+            return PAUSED
         if os.path.exists(os.path.join(self.directory, INIT_SOCKET)):
             return CREATED
         return RUNNING

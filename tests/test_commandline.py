@@ -20,6 +20,17 @@ ACCEPTED = [
     ["kill", "c1", "9"],
     ["kill", "--all", "c1", "TERM"],
     ["kill", "-a", "c1", "SIGKILL"],
+    ["pause", "c1"],
+    ["resume", "c1"],
+    ["ps", "c1"],
+    ["ps", "--format", "json", "c1"],
+    ["ps", "-f", "table", "c1", "-o", "pid,comm"],
+    ["ps", "c1", "-ef"],
+    ["ps", "c1", "aux", "--format", "json"],
+    ["events", "c1"],
+    ["events", "--stats", "c1"],
+    ["events", "--interval", "250ms", "c1"],
+    ["events", "c1", "--interval=1s", "--stats"],
     ["delete", "c1"],
     ["delete", "--force", "c1"],
     ["delete", "-f", "c1"],
@@ -37,7 +48,8 @@ DECLINED = [
     [], ["--help"], ["-v"], ["--version"], ["state"], ["state", "a", "b"], ["nosuch", "c1"],
     ["--log-format", "yaml", "state", "c1"], ["create", "--preserve-fds", "x", "c1"],
     ["create", "--bundle"], ["delete", "--force=yes", "c1"], ["kill", "c1", "TERM", "extra"],
-    ["state", "--help"], ["run", "-df", "c1"], ["--root"],
+    ["state", "--help"], ["run", "-df", "c1"], ["--root"], ["ps"], ["ps", "--format", "yaml", "c1"],
+    ["pause", "c1", "c2"], ["events", "--interval"],
 ]
 
 

@@ -8,10 +8,12 @@ manager's ``describe()`` is saved in the container state so later commands (``de
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import time
 
 from ..errors import CgroupError, NotSupportedError
+from .stats import read_text
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
@@ -57,13 +59,39 @@ class Manager:
         and on ``update``.  Raises CgroupError/ConfigError naming the JSON path."""
         raise NotImplementedError
 
-    def freeze(self, frozen: bool) -> None:
+    def freeze(self, frozen: bool, timeout: float = 10.0) -> None:
         """Freezes (``pause``) or thaws (``resume``) every process of the cgroup, returning
-        once the kernel reports the new state."""
+        once the kernel reports the new state.  The request is repeated while waiting: a v1
+        freezer can stay FREEZING when a task forks at the wrong moment."""
+        if self.freeze_file() is None:
+            raise CgroupError("cgroup: the freezer controller is not mounted: cannot pause")
+        deadline = time.monotonic() + timeout
+        for attempt in itertools.count():
+            if attempt % 50 == 0:
+                self._request_freeze(frozen)
+            if self._freeze_settled(frozen):
+                return
+            if time.monotonic() > deadline:
+                if frozen:
+                    self._request_freeze(False)
+                action = "freezing" if frozen else "thawing"
+                raise CgroupError(f"cgroup: {action} {self._main_path()} did not complete")
+            time.sleep(0.002)
+
+    def freeze_file(self) -> str | None:
+        """The file that reads "1" while the cgroup itself is asked to be frozen (None without
+        a freezer); ``state`` reads only this file to tell a paused container."""
+        raise NotImplementedError
+
+    def _request_freeze(self, frozen: bool) -> None:
+        raise NotImplementedError
+
+    def _freeze_settled(self, frozen: bool) -> bool:
         raise NotImplementedError
 
     def is_frozen(self) -> bool:
-        raise NotImplementedError
+        path = self.freeze_file()
+        return path is not None and read_text(path) == "1"
 
     def stats(self) -> dict:
         """The cgroup's statistics in the shape of runc's ``events --stats`` "data"."""
@@ -81,7 +109,8 @@ class Manager:
                 _rmdir_retry(path)
 
     def describe(self) -> dict:
-        return {"driver": self.driver, "paths": self.paths, "preexisting": self.preexisting}
+        return {"driver": self.driver, "paths": self.paths, "preexisting": self.preexisting,
+                "freeze_file": self.freeze_file()}
 
     def _main_path(self) -> str:
         return next(iter(self.paths.values()))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from . import Manager, _write, nested_path
+from . import Manager, _write, nested_path, stats
+from .stats import read_int, read_ints, read_keyed, read_text
 from .devices import v1_rule
 
 _NOT_CONTROLLERS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode"}
@@ -75,11 +76,92 @@ class V1Manager(Manager):
                 return self.paths[key]
         return super()._main_path()
 
+    def freeze_file(self) -> str | None:
+        return self._file("freezer.self_freezing") or None
+
+    def _request_freeze(self, frozen: bool) -> None:
+        _write(self._file("freezer.state"), "FROZEN" if frozen else "THAWED")
+
+    def _freeze_settled(self, frozen: bool) -> bool:
+        return read_text(self._file("freezer.state")) == ("FROZEN" if frozen else "THAWED")
+
+    def oom_kills(self) -> int:
+        return read_keyed(self._file("memory.oom_control")).get("oom_kill", 0)
+
+    def stats(self) -> dict:
+        return stats.document(self._cpu_stats(), self._cpuset_stats(), self._memory_stats(),
+                              stats.pids(self._int("pids.current"), self._int("pids.max")),
+                              self._blkio_stats(), self._hugetlb_stats())
+
+    def _file(self, name: str) -> str:
+        """The container's ``name`` (``memory.stat``) in the hierarchy of the controller it
+        starts with; "" (which reads as missing) when that controller is not mounted."""
+        controller = name.split(".", 1)[0]
+        for key, path in self.paths.items():
+            if controller in key.split(","):
+                return os.path.join(path, name)
+        return ""
+
+    def _int(self, name: str) -> int:
+        return read_int(self._file(name))
+
+    def _cpu_stats(self) -> dict:
+        """cpuacct.stat counts clock ticks; runc reports nanoseconds."""
+        ticks = read_keyed(self._file("cpuacct.stat"))
+        ns_per_tick = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+        throttle = read_keyed(self._file("cpu.stat"))
+        percpu = [read_ints(self._file(name)) for name in (
+            "cpuacct.usage_percpu", "cpuacct.usage_percpu_sys", "cpuacct.usage_percpu_user")]
+        return stats.cpu(
+            self._int("cpuacct.usage"), ticks.get("system", 0) * ns_per_tick,
+            ticks.get("user", 0) * ns_per_tick, tuple(percpu),
+            (throttle.get("nr_periods", 0), throttle.get("nr_throttled", 0),
+             throttle.get("throttled_time", 0)))
+
+    def _cpuset_stats(self) -> dict:
+        flags = {name: self._int(f"cpuset.{name}") for name in stats.CPUSET_FIELDS}
+        return stats.cpuset(read_text(self._file("cpuset.cpus")), read_text(self._file("cpuset.mems")),
+                            flags, self._int("cpuset.sched_relax_domain_level"))
+
+    def _memory_stats(self) -> dict:
+        """Swap is reported as memory + swap (memsw), kernel as kmem, as runc does."""
+        raw = read_keyed(self._file("memory.stat"))
+        return stats.memory(raw.get("cache", 0), self._memory_entry("memory."),
+                            self._memory_entry("memory.memsw."), self._memory_entry("memory.kmem."),
+                            self._memory_entry("memory.kmem.tcp."), raw)
+
+    def _memory_entry(self, prefix: str) -> dict:
+        return stats.memory_entry(self._int(prefix + "limit_in_bytes"), self._int(prefix + "usage_in_bytes"),
+                                  self._int(prefix + "max_usage_in_bytes"), self._int(prefix + "failcnt"))
+
+    def _blkio_stats(self) -> dict:
+        names = {"ioServiceBytesRecursive": "blkio.throttle.io_service_bytes_recursive",
+                 "ioServicedRecursive": "blkio.throttle.io_serviced_recursive"}
+        return stats.omit_zero({key: _blkio_entries(self._file(name)) for key, name in names.items()})
+
+    def _hugetlb_stats(self) -> dict:
+        directory = os.path.dirname(self._file("hugetlb."))  # "" without hugetlb: no sizes
+        return {size: stats.hugetlb_entry(self._int(f"hugetlb.{size}.usage_in_bytes"),
+                                          self._int(f"hugetlb.{size}.max_usage_in_bytes"),
+                                          self._int(f"hugetlb.{size}.failcnt"))
+                for size in stats.hugepage_sizes(directory)}
+
     def mount_sources(self) -> list[tuple[str, str]]:
         """Each hierarchy under the name of its host mount point (cpu, memory, systemd...)."""
         mounts = _hierarchies()
         return [(os.path.basename(mounts[key]), path) for key, path in self.paths.items()
                 if key in mounts]
+
+
+def _blkio_entries(path: str) -> list[dict]:
+    """``MAJOR:MINOR Op value`` lines; the closing ``Total N`` line is left out, as runc."""
+    entries = []
+    for line in (read_text(path) or "").splitlines():
+        fields = line.split()
+        if len(fields) == 3:
+            major, _, minor = fields[0].partition(":")
+            entries.append(stats.blkio_entry(int(major), int(minor), fields[1], int(fields[2])))
+    return entries
 
 
 def _make_cpuset(path: str) -> None:
