@@ -35,3 +35,12 @@ def test_swap_v2(swap, limit, expected):
 def test_swap_v2_refused(swap, limit):
     with pytest.raises(ConfigError, match=r"^linux\.resources\.memory\.swap: "):
         swap_v2(swap, limit)
+
+
+def test_period_alone_keeps_the_quota(tmp_path):
+    """On ``update`` a new period must not lift the quota already in cpu.max."""
+    from ociruntime.cgroups.v2_resources import Write, plan
+
+    (tmp_path / "cpu.max").write_text("20000 100000\n")
+    assert plan(str(tmp_path), {"cpu": {"period": 50000}}) == [
+        Write("cpu.max", "20000 50000", "cpu.period")]

@@ -160,7 +160,8 @@ def _cpu(path: str, resources: dict) -> list[Write]:
     if quota or period:
         if burst is not None:  # burst must never exceed the quota: clear it while they change
             writes.append(Write("cpu.max.burst", "0", "cpu.burst"))
-        writes.append(Write("cpu.max", _cpu_max(path, quota, period), "cpu.quota"))
+        writes.append(Write("cpu.max", _cpu_max(path, quota, period),
+                            "cpu.quota" if quota else "cpu.period"))
     if burst is not None:
         writes.append(Write("cpu.max.burst", str(burst), "cpu.burst"))
     return writes
