@@ -44,3 +44,13 @@ def test_period_alone_keeps_the_quota(tmp_path):
     (tmp_path / "cpu.max").write_text("20000 100000\n")
     assert plan(str(tmp_path), {"cpu": {"period": 50000}}) == [
         Write("cpu.max", "20000 50000", "cpu.period")]
+
+
+def test_missing_file_named_not_created(tmp_path):
+    """A cgroup file that does not exist is never created; the error names the field."""
+    from ociruntime.cgroups.v2_resources import apply
+    from ociruntime.errors import CgroupError
+
+    with pytest.raises(CgroupError, match=r"^linux\.resources\.pids\.limit: .* no pids\.max"):
+        apply(str(tmp_path), {"pids": {"limit": 5}})
+    assert not (tmp_path / "pids.max").exists()

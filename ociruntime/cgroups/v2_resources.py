@@ -42,9 +42,14 @@ def plan(path: str, resources: dict) -> list[Write]:
 
 
 def _write(path: str, write: Write) -> None:
+    """One write(2) per value (the kernel parses each write as a whole); no O_CREAT, so a
+    file the cgroup lacks is reported as missing rather than as a permission error."""
     try:
-        with open(os.path.join(path, write.file), "w") as f:
-            f.write(write.value)
+        fd = os.open(os.path.join(path, write.file), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, write.value.encode())
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise CgroupError(f"{PREFIX}.{write.field}: the container's cgroup has no {write.file} "
                           "(controller not available, or not in this kernel)") from None
