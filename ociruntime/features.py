@@ -21,7 +21,7 @@ def features_document() -> dict:
         "linux": {
             "namespaces": list(NAMESPACES),
             "capabilities": known(),
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True},
             "seccomp": _seccomp(),
             "apparmor": {"enabled": lsm.apparmor_enabled()},
             "selinux": {"enabled": lsm.selinux_enabled()},
