@@ -325,6 +325,18 @@ def cgroup_v2_host():
     return bool(fstypes) and fstypes[-1] == "cgroup2"  # the last one is visible
 
 
+#: the module marks of tests that need a pure cgroup v2 host: they run in the v2 VM
+V2_HOST_ONLY = [
+    pytest.mark.root,
+    pytest.mark.cgroupv2,
+    pytest.mark.skipif(not cgroup_v2_host(),
+                       reason="needs a pure cgroup v2 host (cgroup2 at /sys/fs/cgroup): "
+                       "run it in the v2 VM, ../shared/cgroup-v2-vm/in-v2-vm.sh"),
+]
+#: the v2 VM runs code 15-20x slower: runtime calls there get more time
+VM_TIMEOUT = 6 * DEFAULT_TIMEOUT
+
+
 def _check_cgroup_path(path: Path):
     s = str(path)
     if FORBIDDEN_CGROUP in s or "process_api" in s:

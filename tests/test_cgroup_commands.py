@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (CGROUP_FS, DEFAULT_TIMEOUT, Runtime, cgroup_pids, cgroup_v2_host,
+from conftest import (CGROUP_FS, DEFAULT_TIMEOUT, VM_TIMEOUT, Runtime, cgroup_pids, cgroup_v2_host,
                       pid_alive, wait_for)
 
 pytestmark = pytest.mark.root
 
 # The v2 VM runs code 15-20x slower.
-TIMEOUT = DEFAULT_TIMEOUT * (6 if cgroup_v2_host() else 1)
+TIMEOUT = VM_TIMEOUT if cgroup_v2_host() else DEFAULT_TIMEOUT
 
 # Keys of runc's events "data" that Go's omitempty leaves out when zero or empty (runc's
 # types/events.go); "*" stands for a hugetlb page size or a memory entry.

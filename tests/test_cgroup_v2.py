@@ -16,21 +16,12 @@ autouse cleanup in conftest.py checks it again.
 
 from pathlib import Path
 
-import pytest
 
-from conftest import (CGROUP_FS, CGROUP_PARENT, DEFAULT_TIMEOUT, cgroup_dirs,
-                      cgroup_v2_host, remove_cgroup)
+from conftest import (CGROUP_FS, CGROUP_PARENT, V2_HOST_ONLY, VM_TIMEOUT, cgroup_dirs,
+                      remove_cgroup)
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.cgroupv2,
-    pytest.mark.skipif(not cgroup_v2_host(),
-                       reason="needs a pure cgroup v2 host (cgroup2 at /sys/fs/cgroup): "
-                       "run it in the v2 VM, ../shared/cgroup-v2-vm/in-v2-vm.sh"),
-]
+pytestmark = V2_HOST_ONLY
 
-# The VM is slow: give every runtime call more time than on the host.
-VM_TIMEOUT = 6 * DEFAULT_TIMEOUT
 
 
 def cgroup_dir(cgroups_path: str) -> Path:

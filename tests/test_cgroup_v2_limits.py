@@ -14,17 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CGROUP_FS, DEFAULT_TIMEOUT, cgroup_dirs, cgroup_v2_host
+from conftest import CGROUP_FS, V2_HOST_ONLY, VM_TIMEOUT, cgroup_dirs
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.cgroupv2,
-    pytest.mark.skipif(not cgroup_v2_host(),
-                       reason="needs a pure cgroup v2 host (cgroup2 at /sys/fs/cgroup): "
-                       "run it in the v2 VM, ../shared/cgroup-v2-vm/in-v2-vm.sh"),
-]
+pytestmark = V2_HOST_ONLY
 
-VM_TIMEOUT = 6 * DEFAULT_TIMEOUT
 MiB = 1024 * 1024
 
 

@@ -1,6 +1,5 @@
 """JSON Schema validation of config.json and of the state document (no root, no containers)."""
 
-import copy
 import json
 import os
 import shutil
