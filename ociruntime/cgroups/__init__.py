@@ -89,10 +89,6 @@ class Manager:
     def _freeze_settled(self, frozen: bool) -> bool:
         raise NotImplementedError
 
-    def is_frozen(self) -> bool:
-        path = self.freeze_file()
-        return path is not None and read_text(path) == "1"
-
     def stats(self) -> dict:
         """The cgroup's statistics in the shape of runc's ``events --stats`` "data"."""
         raise NotImplementedError
