@@ -13,7 +13,6 @@ import os
 import time
 
 from ..errors import CgroupError, NotSupportedError
-from .stats import read_text
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
