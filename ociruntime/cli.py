@@ -27,9 +27,23 @@ def _option(opt: Opt) -> click.Option:
 
 
 def _version(ctx, _param, value):
+    """runc's line format (``runc version X``, ``commit: ...``, ``spec: ...``), which
+    containerd's go-runc and podman parse line by line."""
     if value and not ctx.resilient_parsing:
-        click.echo(f"ociruntime version {__version__}\nspec: {SPEC_VERSION}")
+        click.echo(f"ociruntime version {__version__}\ncommit: {_commit()}\nspec: {SPEC_VERSION}\n"
+                   f"python: {sys.version.split()[0]}")
         ctx.exit()
+
+
+def _commit() -> str:
+    """The commit setup.py recorded at build time (``unknown`` when not built from git)."""
+    import os
+
+    try:
+        with open(os.path.join(os.path.dirname(__file__), "COMMIT"), encoding="ascii") as f:
+            return f.read().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def _command(name: str) -> click.Command:
