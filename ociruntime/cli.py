@@ -82,5 +82,24 @@ for _name in COMMANDS:
 
 
 def click_main(argv: list[str]) -> None:
-    main.main(args=argv, prog_name="ociruntime")
-    sys.exit(0)
+    """click's own output; a usage error also goes to ``--log``, where containerd looks for
+    the reason a call failed (without it: "unable to retrieve OCI runtime error")."""
+    try:
+        code = main.main(args=argv, prog_name="ociruntime", standalone_mode=False)
+    except click.ClickException as err:
+        err.show()
+        _log_usage_error(argv, err.format_message())
+        sys.exit(err.exit_code)
+    except click.Abort:
+        sys.exit(1)
+    sys.exit(code or 0)
+
+
+def _log_usage_error(argv: list[str], message: str) -> None:
+    from .commandline import _defaults, _take_option
+    from .log import Logger
+
+    glob, i = _defaults(GLOBAL_OPTIONS), 0
+    while i is not None and i < len(argv) and argv[i].startswith("-"):
+        i = _take_option(GLOBAL_OPTIONS, argv, i, glob)
+    Logger(glob["log_path"], glob["log_format"]).write("error", message.replace("\n", " "))

@@ -137,3 +137,17 @@ def test_console_script_names_its_interpreter_and_writes_no_bytecode(runtime, tm
         assert cp.returncode in (0, 1) and "Traceback" not in cp.stderr, cp.stderr
         assert "ociruntime" in cp.stdout + cp.stderr
     assert not list(site.rglob("__pycache__")), "the launcher wrote bytecode"
+
+
+@pytest.mark.parametrize("argv", [["create", "--bogus", "c1"], ["nosuchcommand", "c1"]],
+                         ids=["unknown-flag", "unknown-command"])
+def test_usage_error_goes_to_the_json_log(runtime, argv):
+    """containerd reads the reason a call failed from --log: without a line there it reports
+    "unable to retrieve OCI runtime error"."""
+    log = runtime.root.parent / "usage.json"
+    cp = runtime.run("--log", str(log), "--log-format=json", *argv)
+    assert cp.returncode != 0
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["level"] == "error" and entry["msg"].strip()
