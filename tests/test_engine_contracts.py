@@ -151,3 +151,15 @@ def test_usage_error_goes_to_the_json_log(runtime, argv):
     assert len(lines) == 1
     entry = json.loads(lines[0])
     assert entry["level"] == "error" and entry["msg"].strip()
+
+
+def test_kill_all_of_a_stopped_container_succeeds(runtime, make_bundle):
+    """containerd's shim sends ``kill --all ID 9`` again when it deletes an exited task; a
+    plain kill of it still fails."""
+    b = make_bundle(["true"])
+    runtime.create(b)
+    runtime.start(b.id)
+    runtime.wait_status(b.id, "stopped")
+    assert runtime.run("kill", "--all", b.id, "9").returncode == 0
+    assert runtime.run("kill", b.id, "9").returncode != 0
+    runtime.delete(b.id)

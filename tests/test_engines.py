@@ -246,6 +246,9 @@ def engines():
         for m in sorted(read_mountinfo(), key=lambda m: -len(m["mountpoint"])):
             if m["mountpoint"].startswith(prefix):
                 subprocess.run(["umount", "-l", m["mountpoint"]], capture_output=True, timeout=30)
+        if os.environ.get("OCIRUNTIME_TEST_KEEP"):  # the runtime calls, for debugging
+            shutil.copytree(base / "wrap", f"{base}-calls",
+                            ignore=lambda _d, names: [n for n in names if not n.endswith(".log")])
         shutil.rmtree(base, ignore_errors=True)
     assert not left, f"processes left by the engines: {left}"
 
