@@ -8,6 +8,7 @@ from setuptools.command.build_ext import build_ext
 
 TRAMPOLINE_SOURCE = "csrc/exec_trampoline.c"
 TRAMPOLINE_NAME = "ociruntime-exec"
+COMMIT_FILE = "COMMIT"
 TRAMPOLINE_FLAGS = [
     "-Os", "-s", "-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector",
     "-fno-builtin", "-fno-pie", "-no-pie", "-Wl,--build-id=none", "-Wall", "-Werror",
@@ -17,17 +18,30 @@ TRAMPOLINE_FLAGS = [
 def launcher() -> str:
     """The ``ociruntime`` script: what pip would generate for an entry point, minus its
     ``import re`` (10 ms of every runtime call).  pip points ``#!python`` at the install's
-    interpreter, so engines with an empty PATH run it fine."""
+    interpreter, so engines with an empty PATH run it fine.  It never writes bytecode: an
+    engine's call must not change the installed package (nor fail where it is read-only);
+    pip compiles it at install time.  (``#!python -B`` would not do: pip drops the flags.)"""
     path = os.path.join("build", "launcher", "ociruntime")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="ascii") as f:
-        f.write("#!python\nfrom ociruntime.commands import main\n\nmain()\n")
+        f.write("#!python\nimport sys\n\nsys.dont_write_bytecode = True\n"
+                "from ociruntime.commands import main  # noqa: E402\n\nmain()\n")
     os.chmod(path, 0o755)
     return path
 
 
+def source_commit() -> str:
+    """The git commit being built (``--version``'s ``commit:`` line), or ``unknown``."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 class BuildWithTrampoline(build_ext):
-    """Also compiles the freestanding exec trampoline next to the extension module."""
+    """Also compiles the freestanding exec trampoline next to the extension module, and
+    records the commit built."""
 
     def run(self):
         super().run()
@@ -36,6 +50,8 @@ class BuildWithTrampoline(build_ext):
         target = os.path.join(package_dir, TRAMPOLINE_NAME)
         compiler = os.environ.get("CC", "gcc")
         subprocess.check_call([compiler, *TRAMPOLINE_FLAGS, "-o", target, TRAMPOLINE_SOURCE])
+        with open(os.path.join(package_dir, COMMIT_FILE), "w", encoding="ascii") as f:
+            f.write(source_commit() + "\n")
 
 
 setup(

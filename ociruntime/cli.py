@@ -27,9 +27,23 @@ def _option(opt: Opt) -> click.Option:
 
 
 def _version(ctx, _param, value):
+    """runc's line format (``runc version X``, ``commit: ...``, ``spec: ...``), which
+    containerd's go-runc and podman parse line by line."""
     if value and not ctx.resilient_parsing:
-        click.echo(f"ociruntime version {__version__}\nspec: {SPEC_VERSION}")
+        click.echo(f"ociruntime version {__version__}\ncommit: {_commit()}\nspec: {SPEC_VERSION}\n"
+                   f"python: {sys.version.split()[0]}")
         ctx.exit()
+
+
+def _commit() -> str:
+    """The commit setup.py recorded at build time (``unknown`` when not built from git)."""
+    import os
+
+    try:
+        with open(os.path.join(os.path.dirname(__file__), "COMMIT"), encoding="ascii") as f:
+            return f.read().strip() or "unknown"
+    except OSError:
+        return "unknown"
 
 
 def _command(name: str) -> click.Command:
@@ -68,5 +82,24 @@ for _name in COMMANDS:
 
 
 def click_main(argv: list[str]) -> None:
-    main.main(args=argv, prog_name="ociruntime")
-    sys.exit(0)
+    """click's own output; a usage error also goes to ``--log``, where containerd looks for
+    the reason a call failed (without it: "unable to retrieve OCI runtime error")."""
+    try:
+        code = main.main(args=argv, prog_name="ociruntime", standalone_mode=False)
+    except click.ClickException as err:
+        err.show()
+        _log_usage_error(argv, err.format_message())
+        sys.exit(err.exit_code)
+    except click.Abort:
+        sys.exit(1)
+    sys.exit(code or 0)
+
+
+def _log_usage_error(argv: list[str], message: str) -> None:
+    from .commandline import _defaults, _take_option
+    from .log import Logger
+
+    glob, i = _defaults(GLOBAL_OPTIONS), 0
+    while i is not None and i < len(argv) and argv[i].startswith("-"):
+        i = _take_option(GLOBAL_OPTIONS, argv, i, glob)
+    Logger(glob["log_path"], glob["log_format"]).write("error", message.replace("\n", " "))

@@ -28,17 +28,19 @@ class Opt:
 class Cmd:
     """One command: help, options, positional arguments (some with defaults) and, with
     ``rest``, the name of a parameter that takes every word after them verbatim (``ps``'s
-    options for the host's ps)."""
+    options for the host's ps).  ``fast=False`` leaves the command to click alone: commands
+    engines never send on a hot path, whose words (``--help`` too) are all ``rest``."""
 
-    __slots__ = ("help", "options", "args", "optional_args", "rest")
+    __slots__ = ("help", "options", "args", "optional_args", "rest", "fast")
 
     def __init__(self, help: str, options: tuple = (), args: tuple = ("container_id",),
-                 optional_args: dict | None = None, rest: str | None = None):
+                 optional_args: dict | None = None, rest: str | None = None, fast: bool = True):
         self.help = help
         self.options = options
         self.args = args
         self.optional_args = optional_args or {}
         self.rest = rest
+        self.fast = fast
 
 
 GLOBAL_OPTIONS = (
@@ -119,6 +121,12 @@ COMMANDS = {
                        "('-': stdin); all other options are then ignored."),
                    *_UPDATE_OPTIONS)),
     "features": Cmd("Print the runtime-spec features document: what this build really applies.", (), ()),
+    # runc's CRIU commands: engines probe them (``checkpoint --help``); any other use gets one
+    # line saying they are not supported, whatever runc flags it carries
+    "checkpoint": Cmd("Checkpoint a running container with CRIU (not supported).", (), (),
+                      rest="criu_args", fast=False),
+    "restore": Cmd("Restore a container from a CRIU checkpoint (not supported).", (), (),
+                   rest="criu_args", fast=False),
 }
 
 
@@ -162,7 +170,7 @@ def fast_parse(argv: list) -> tuple | None:
         i = _take_option(GLOBAL_OPTIONS, argv, i, glob)
         if i is None:
             return None
-    if i >= len(argv) or argv[i] not in COMMANDS:
+    if i >= len(argv) or argv[i] not in COMMANDS or not COMMANDS[argv[i]].fast:
         return None
     name = argv[i]
     cmd = COMMANDS[name]

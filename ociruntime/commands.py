@@ -251,7 +251,21 @@ def features():
     print(json.dumps(features_document(), indent=2))
 
 
+def checkpoint(criu_args):
+    raise _no_criu("checkpoint")
+
+
+def restore(criu_args):
+    raise _no_criu("restore")
+
+
+def _no_criu(name: str) -> OCIError:
+    """One line for engines that try checkpoint/restore: ociruntime has no CRIU support."""
+    return OCIError(f"{name}: CRIU is not supported by ociruntime (checkpoint/restore are unavailable)")
+
+
 _HANDLERS = {"create": create, "run": run, "start": start, "state": state, "kill": kill,
              "pause": pause, "resume": resume, "ps": ps, "events": events,
              "delete": delete, "list": list_, "update": update}
-_NO_RUNTIME = {"spec": spec, "features": features}
+_NO_RUNTIME = {"spec": spec, "features": features, "checkpoint": checkpoint,
+               "restore": restore}

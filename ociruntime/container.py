@@ -203,7 +203,10 @@ class Runtime:
         thaws a paused container: on v1 a frozen task dies only once thawed (as runc)."""
         container = self.store.load(container_id)
         status = container.status()
-        if status not in (CREATED, RUNNING, PAUSED):
+        # kill --all of a stopped container signals what is left in its cgroup and succeeds,
+        # as with runc: containerd's shim sends it again when deleting an exited task
+        allowed = (CREATED, RUNNING, PAUSED, STOPPED) if all_processes else (CREATED, RUNNING, PAUSED)
+        if status not in allowed:
             raise StateError(f"container {container_id} is {status}: container not running")
         if all_processes:
             self._signal_all(container, sig)

@@ -17,17 +17,18 @@ class Logger:
 
     def error(self, message: str) -> None:
         print(f"ociruntime: {message}", file=sys.stderr)
-        self._write("error", message)
+        self.write("error", message)
 
     def warning(self, message: str) -> None:
         print(f"ociruntime: warning: {message}", file=sys.stderr)
-        self._write("warning", message)
+        self.write("warning", message)
 
     def debug(self, message: str) -> None:
         if self.debug_enabled:
-            self._write("debug", message)
+            self.write("debug", message)
 
-    def _write(self, level: str, message: str) -> None:
+    def write(self, level: str, message: str) -> None:
+        """Only to ``--log`` (for a message already shown on stderr another way)."""
         if not self.path:
             return
         stamp = rfc3339_now()

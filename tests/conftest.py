@@ -154,6 +154,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "cgroupv2: needs a cgroup v2 hierarchy (run inside the v2 VM)")
     config.addinivalue_line(
+        "markers", "engines: end-to-end through podman and a private containerd (tests/test_engines.py)")
+    config.addinivalue_line(
         "markers",
         "runtimes(*names): run this test only for the named runtimes "
         "(basename of the binary), skip it for the others")
