@@ -66,16 +66,9 @@ def join_process(pid: int, config: dict) -> None:
     """Moves the caller into every namespace ``config`` lists, as process ``pid`` (the
     container's init) has them: what ``exec`` does.  As with ``enter``, the caller must
     fork afterwards for the PID and time namespaces to apply."""
-    joined = []
-    try:
-        for ns in config.get("linux", {}).get("namespaces", []):
-            path = f"/proc/{pid}/ns/{PROC_NAMES[ns['type']]}"
-            joined.append((ns["type"], _open_ns(path, "the container's init"), "the container's init"))
-    except BaseException:
-        for _, fd, _ in joined:
-            os.close(fd)
-        raise
-    _join(joined, lambda: None)
+    label = "the container's init"
+    _join([(ns["type"], _open_ns(f"/proc/{pid}/ns/{PROC_NAMES[ns['type']]}", label), label)
+           for ns in config.get("linux", {}).get("namespaces", [])], lambda: None)
 
 
 def _open_ns(path: str, label: str) -> int:
@@ -90,12 +83,10 @@ def _join(joined: list[tuple[str, int, str]], check_user: Callable[[], None]) ->
     entered (a joined mount namespace could hide the other paths); user first (the others
     may belong to it, and it gives us the capabilities to join them), mount last."""
     joined = sorted(joined, key=lambda item: (item[0] != "user") + (item[0] == "mount"))
-    for position, (kind, fd, label) in enumerate(joined):
+    for kind, fd, label in joined:
         try:
             _shim.setns(fd, FLAGS[kind])
         except OSError as err:
-            for _, rest, _ in joined[position + 1:]:
-                os.close(rest)
             raise ConfigError(f"{label}: joining {kind} namespace: {err.strerror}") from None
         finally:
             os.close(fd)

@@ -199,7 +199,8 @@ def _set_names(config: dict, requested: dict) -> None:
 
 def become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict]:
     """The process's cwd, identity, signals and fds; returns (executable, environment).
-    Only 0-2, the preserved fds and ``keep`` (start's socket) stay open across exec."""
+    Only 0-2, the preserved fds and ``keep`` (start's socket, or exec's status pipe) stay
+    open across exec."""
     process = ctx.config["process"]
     env = environment(process)
     path = find_executable(process["args"][0], env)

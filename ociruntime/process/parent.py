@@ -154,4 +154,3 @@ def wait_exit(pid: int) -> int:
         raise ProcessError(f"process {pid} is not a child of this runtime") from None
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
-
