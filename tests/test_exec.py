@@ -110,6 +110,28 @@ def test_joins_every_namespace_of_the_init(runtime, running):
     assert cp.stdout.splitlines() == expected
 
 
+def test_joins_a_user_namespace_first(runtime, running):
+    """With a user namespace the others belong to it: joined in the right order, the
+    process is the container's root, mapped to the host IDs of the maps."""
+    maps = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b, init = running(linux={"uidMappings": maps, "gidMappings": maps,
+                             "namespaces": [{"type": t} for t in
+                                            ("pid", "network", "ipc", "uts", "mount", "user")]})
+    cp = _exec(runtime, b.id, "sleep", "1000", options=("-d", "--pid-file", Path(b.path, "exec.pid")))
+    assert cp.returncode == 0, cp.stderr
+    pid = int(Path(b.path, "exec.pid").read_text())
+    runtime.remember_pid(pid)
+    for ns in ("user", "mnt", "pid"):
+        assert Path(f"/proc/{pid}/ns/{ns}").readlink() == Path(f"/proc/{init}/ns/{ns}").readlink()
+    assert _status_lines(Path(f"/proc/{pid}/status").read_text(), ("Uid",))["Uid"].split()[0] == "100000"
+
+
+def test_inheritable_capabilities_exactly_as_configured(runtime, running):
+    b, _ = running(process={"capabilities": {"inheritable": ["CAP_KILL"]}})
+    cp = _exec(runtime, b.id, "grep", "CapInh", "/proc/self/status")
+    assert cp.stdout.split() == ["CapInh:", f"{1 << 5:016x}"]
+
+
 @pytest.mark.xfail_runtime("runc", reason="runc 1.1.5 does not chroot an exec'd process when the "
                            "container has no mount namespace: it sees the host's /")
 def test_without_a_mount_namespace_sees_the_container_root(runtime, make_bundle):
