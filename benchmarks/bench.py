@@ -11,6 +11,7 @@ in a cgroup of its own under /ociruntime-bench (removed afterwards).
 Measured:
   lifecycle  create + start + wait for exit + delete (three or four runtime invocations)
   run        a foreground `run` of the same container
+  exec       a foreground `exec ID /bin/true` into a running container (busybox `sleep`)
   state      `state ID` with 100 created containers present
   list       `list` with 100 created containers present
   rss        peak RSS of each runtime process (create, state, start, delete; through GNU
@@ -34,8 +35,8 @@ CGROUP_PARENT = "ociruntime-bench"
 PR_SET_CHILD_SUBREAPER = 36
 
 
-def build_bundle(directory: str) -> str:
-    """A busybox bundle with ociruntime's default config (ociVersion 1.0.2), running /bin/true."""
+def build_bundle(directory: str, args: tuple = ("/bin/true",)) -> str:
+    """A busybox bundle with ociruntime's default config (ociVersion 1.0.2), running ``args``."""
     rootfs = os.path.join(directory, "rootfs")
     os.makedirs(os.path.join(rootfs, "bin"))
     shutil.copy("/bin/busybox", os.path.join(rootfs, "bin", "busybox"))
@@ -45,7 +46,7 @@ def build_bundle(directory: str) -> str:
     path = os.path.join(directory, "config.json")
     with open(path) as f:
         config = json.load(f)
-    config["process"]["args"] = ["/bin/true"]
+    config["process"]["args"] = list(args)
     config["ociVersion"] = "1.0.2"  # crun 1.8 refuses newer versions; nothing here needs them
     with open(path, "w") as f:
         json.dump(config, f)
@@ -143,6 +144,15 @@ def foreground_run(rt: Runtime, bundle: str, cid: str) -> float:
     return rt.call("run", "--bundle", bundle, cid)
 
 
+def started(rt: Runtime, bundle: str, cid: str) -> int:
+    """Creates and starts a container (that keeps running); returns its init's PID."""
+    pid_file = os.path.join(bundle, f"{cid}.pid")
+    set_cgroup(bundle, cid)
+    rt.call("create", "--bundle", bundle, "--pid-file", pid_file, cid)
+    rt.call("start", cid)
+    return read_pid(pid_file)
+
+
 def with_many(rt: Runtime, bundle: str, count: int, reps: int) -> dict[str, list[float]]:
     """state and list timings with ``count`` created containers present."""
     pids = []
@@ -192,11 +202,19 @@ def main() -> int:
     try:
         bundle = build_bundle(os.path.join(workdir, "bundle"))
         runtimes = [Runtime(n, workdir) for n in names]
-        results = {rt.name: {"lifecycle": [], "run": []} for rt in runtimes}
-        for rep in range(args.reps):
+        results = {rt.name: {"lifecycle": [], "run": [], "exec": []} for rt in runtimes}
+        sleeper = build_bundle(os.path.join(workdir, "sleeper"), ("sleep", "100000"))
+        targets = {rt.name: started(rt, sleeper, f"{rt.name}-exec") for rt in runtimes}
+        try:
+            for rep in range(args.reps):
+                for rt in runtimes:
+                    results[rt.name]["lifecycle"].append(lifecycle(rt, bundle, f"{rt.name}-lc-{rep}"))
+                    results[rt.name]["run"].append(foreground_run(rt, bundle, f"{rt.name}-run-{rep}"))
+                    results[rt.name]["exec"].append(rt.call("exec", f"{rt.name}-exec", "/bin/true"))
+        finally:
             for rt in runtimes:
-                results[rt.name]["lifecycle"].append(lifecycle(rt, bundle, f"{rt.name}-lc-{rep}"))
-                results[rt.name]["run"].append(foreground_run(rt, bundle, f"{rt.name}-run-{rep}"))
+                rt.call("delete", "--force", f"{rt.name}-exec")
+                reap(targets[rt.name])
         for rt in runtimes:
             results[rt.name].update(with_many(rt, bundle, args.many, args.reps))
         rss = {rt.name: footprint(rt, bundle, f"{rt.name}-rss") for rt in runtimes}
@@ -226,7 +244,7 @@ def machine() -> str:
 
 
 def print_table(report: dict, names: list[str]) -> None:
-    keys = [("lifecycle", "lifecycle ms"), ("run", "run ms"), ("state", "state ms"),
+    keys = [("lifecycle", "lifecycle ms"), ("run", "run ms"), ("exec", "exec ms"), ("state", "state ms"),
             ("list", "list ms"), ("runtime_rss_kib", "runtime peak RSS KiB"),
             ("init_rss_kib", "init RSS KiB (created)")]
     ours = names[0]

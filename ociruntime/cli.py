@@ -16,8 +16,10 @@ from .commands import dispatch
 
 
 def _option(opt: Opt) -> click.Option:
-    kwargs = {"help": opt.help, "default": opt.default, "show_default": opt.default not in (None, False)}
-    if opt.kind == "flag":
+    kwargs = {"help": opt.help, "default": opt.default, "show_default": opt.default not in (None, False, ())}
+    if opt.kind == "multi":
+        kwargs["multiple"] = True
+    elif opt.kind == "flag":
         kwargs["is_flag"] = True
     elif opt.kind == "int":
         kwargs["type"] = click.IntRange(min=0)

@@ -20,7 +20,7 @@ class Opt:
         self.flags = flags
         self.dest = dest
         self.help = help
-        self.kind = kind  # "value", "flag" or "int"
+        self.kind = kind  # "value", "flag", "int" or "multi" (repeatable: a tuple of values)
         self.default = default
         self.choices = choices
 
@@ -120,6 +120,31 @@ COMMANDS = {
                   (Opt(("--resources", "-r"), "resources", "JSON file with linux.resources to change "
                        "('-': stdin); all other options are then ignored."),
                    *_UPDATE_OPTIONS)),
+    "exec": Cmd("Run one more process in a container; without -d wait and exit with its status "
+                 "(255: it could not be started).",
+                 (Opt(("--process", "-p"), "process", "JSON file with the runtime-spec process (the "
+                      "command line's CMD and process flags are then ignored)."),
+                  Opt(("--tty", "-t"), "tty", "Allocate a pseudo-TTY.", kind="flag", default=False),
+                  Opt(("--console-socket",), "console_socket", "Unix socket to receive the pty master."),
+                  Opt(("--cwd",), "cwd", "Working directory in the container."),
+                  Opt(("--env", "-e"), "env", "Add an environment variable (K=V; repeatable).",
+                      kind="multi", default=()),
+                  Opt(("--user", "-u"), "user", "Run as uid[:gid]."),
+                  Opt(("--additional-gids", "-g"), "additional_gids", "Add a supplementary group "
+                      "(repeatable).", kind="multi", default=()),
+                  Opt(("--cap", "-c"), "cap", "Add a capability (repeatable).", kind="multi", default=()),
+                  Opt(("--no-new-privs",), "no_new_privs", "Set no_new_privs for the process.",
+                      kind="flag", default=False),
+                  Opt(("--apparmor",), "apparmor", "AppArmor profile of the process."),
+                  Opt(("--process-label",), "process_label", "SELinux label of the process."),
+                  Opt(("--detach", "-d"), "detach", "Return once the process runs.", kind="flag",
+                      default=False),
+                  Opt(("--pid-file",), "pid_file", "Write the process's PID here (no newline)."),
+                  Opt(("--preserve-fds",), "preserve_fds", "Pass this many fds after 0-2 to the process.",
+                      kind="int", default=0),
+                  Opt(("--ignore-paused",), "ignore_paused", "Allow an exec in a paused container.",
+                      kind="flag", default=False)),
+                 rest="command"),
     "features": Cmd("Print the runtime-spec features document: what this build really applies.", (), ()),
     # runc's CRIU commands: engines probe them (``checkpoint --help``); any other use gets one
     # line saying they are not supported, whatever runc flags it carries
@@ -157,7 +182,7 @@ def _take_option(options: tuple, argv: list, i: int, values: dict) -> int | None
             if not value.isdigit():
                 return None
             value = int(value)
-        values[opt.dest] = value
+        values[opt.dest] = (*values[opt.dest], value) if opt.kind == "multi" else value
         return nxt
     return None
 

@@ -36,7 +36,7 @@ def dispatch(glob: dict, name: str, params: dict) -> int:
         return _HANDLERS[name](_runtime(glob, logger), **params) or 0
     except OCIError as err:
         logger.error(str(err))
-        return 1
+        return err.exit_code
 
 
 def _runtime(glob: dict, logger):
@@ -64,6 +64,30 @@ def run(runtime, container_id, bundle, pid_file, console_socket, no_pivot, no_ne
     _check_console(console_socket)
     return runtime.run(container_id, bundle, detach=detach, pid_file=pid_file, no_pivot=no_pivot,
                        no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
+
+
+def exec_(runtime, container_id, command, process, tty, console_socket, cwd, env, user,
+          additional_gids, cap, no_new_privs, apparmor, process_label, detach, pid_file,
+          preserve_fds, ignore_paused):
+    """runc's exec: the process from --process FILE, or the container's own process with
+    CMD and the flags applied.  Every failure exits 255 ("exec failed: ...")."""
+    from .errors import ExecError
+    from .process import exec as execution
+
+    try:
+        if process:
+            spec = execution.load_process_file(process)
+        else:
+            spec = execution.process_from_flags(
+                runtime.saved_process(container_id), command, cwd, env, user, additional_gids,
+                cap, no_new_privs, apparmor, process_label)
+        if tty:
+            spec["terminal"] = True
+        execution.setup_terminal(spec, console_socket)
+        return runtime.exec(container_id, spec, detach=detach, pid_file=pid_file,
+                            preserve_fds=preserve_fds, ignore_paused=ignore_paused)
+    except OCIError as err:
+        raise ExecError(f"exec failed: {err}") from None
 
 
 def start(runtime, container_id):
@@ -264,7 +288,7 @@ def _no_criu(name: str) -> OCIError:
     return OCIError(f"{name}: CRIU is not supported by ociruntime (checkpoint/restore are unavailable)")
 
 
-_HANDLERS = {"create": create, "run": run, "start": start, "state": state, "kill": kill,
+_HANDLERS = {"create": create, "run": run, "start": start, "exec": exec_, "state": state, "kill": kill,
              "pause": pause, "resume": resume, "ps": ps, "events": events,
              "delete": delete, "list": list_, "update": update}
 _NO_RUNTIME = {"spec": spec, "features": features, "checkpoint": checkpoint,

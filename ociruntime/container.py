@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from _signal import SIGKILL  # the C module: signal.py builds enums at import
 
-from .errors import NotSupportedError, OCIError, ProcessError, StateError
+from .errors import NotSupportedError, OCIError, ProcessError, StateError, exec_failure
 from .state import (CREATED, CREATING, INIT_SOCKET, PAUSED, RUNNING, STOPPED, Container, StateStore,
                     proc_stat, write_atomic)
 
@@ -181,14 +181,7 @@ class Runtime:
             os.fchdir(cwd)
             os.close(cwd)
         if report:
-            raise ProcessError(self._exec_error(container, report.decode(errors="replace")))
-
-    @staticmethod
-    def _exec_error(container: Container, report: str) -> str:
-        if report.startswith("E"):
-            args0 = container.config["process"]["args"][0]
-            return f'exec: "{args0}": {os.strerror(int(report[1:]))}'
-        return report[1:]
+            raise ProcessError(exec_failure(container.config["process"]["args"][0], report))
 
     # -- state, list -------------------------------------------------------------------
     def state(self, container_id: str) -> dict:
@@ -371,12 +364,68 @@ class Runtime:
                 raise OCIError(f"container {container.id}: processes did not exit after SIGKILL")
             time.sleep(0.005)
 
+    # -- exec --------------------------------------------------------------------------
+    def exec(self, container_id: str, process: dict, detach: bool = False, pid_file: str | None = None,
+             preserve_fds: int = 0, ignore_paused: bool = False) -> int:
+        """Runs ``process`` (a runtime-spec process object) in a created, running or (with
+        ``ignore_paused``) paused container.  Detached: returns 0 once it has exec'd;
+        otherwise waits and returns its exit code, forwarding the signals we get."""
+        from .cgroups import from_description
+        from .process.exec import spawn
+        from .process.init import InitContext
+        from .process.parent import sealed_trampoline, wait_exit
+
+        container = self.store.load(container_id)
+        _check_exec_state(container.status(), ignore_paused)
+        config = container.config | {"process": process}
+        capability_sets = self._check_process(config)
+        extra_fds = _socket_activation(config) + preserve_fds
+        _check_fds_open(extra_fds)
+        ctx = InitContext(config, container.data["bundle"], container.data["rootfs"],
+                          container.directory, from_description(container.data["cgroup"]),
+                          sealed_trampoline(), preserve_fds=extra_fds, capabilities=capability_sets)
+        ctx.caller_umask = os.umask(0o022)
+        os.umask(ctx.caller_umask)
+        try:
+            if (config.get("linux") or {}).get("seccomp") is not None:
+                from .security import seccomp
+
+                # here, on the host: libseccomp cannot be loaded inside the container
+                ctx.seccomp_filter = seccomp.build(config["linux"]["seccomp"])
+                seccomp.connect_listener(ctx.seccomp_filter)
+            pid = spawn(ctx, container.pid)
+        finally:
+            os.close(ctx.trampoline_fd)
+        if pid_file:
+            write_atomic(os.path.abspath(pid_file), str(pid), 0o644)
+        if detach:
+            return 0
+        _forward_signals(pid)
+        return wait_exit(pid)
+
+    def saved_process(self, container_id: str) -> dict:
+        """The ``process`` of the container's config, which ``exec`` starts from."""
+        return self.store.load(container_id).config.get("process") or {}
+
+    def _check_process(self, config: dict) -> dict | None:
+        """Validates the process like ``create`` does its config; returns its capability
+        masks (checked to be grantable)."""
+        from .security.capabilities import check_grantable, masks
+        from .spec.support import check_process
+        from .spec.validate import validate_config
+
+        validate_config(config)
+        check_process(config)
+        capability_sets = masks(config, self.warn)
+        if capability_sets:
+            check_grantable(capability_sets)
+            self._warn_ambient(capability_sets)
+        return capability_sets
+
     # -- run ---------------------------------------------------------------------------
     def run(self, container_id: str, bundle_path: str, detach: bool = False, **create_args) -> int:
         """create + start; in the foreground also wait, forward signals, delete, and return
         the container's exit code."""
-        import signal
-
         from .process.parent import wait_exit
 
         container = self.create(container_id, bundle_path, **create_args)
@@ -388,19 +437,36 @@ class Runtime:
         if detach:
             self._notify(relay, container.pid, container.pid, strict=False)
             return 0
-        forwarded = [s for s in signal.valid_signals()
-                     if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
-        for sig in forwarded:
-            try:
-                signal.signal(sig, lambda signum, _frame: os.kill(container.pid, signum))
-            except (OSError, ValueError):
-                pass
+        _forward_signals(container.pid)
         # in the foreground the runtime stays the service's main process (runc's MAINPID)
         self._notify(relay, container.pid, os.getpid(), strict=False)
         code = wait_exit(container.pid)
         self.delete(container_id, force=True)
         return code
 
+
+def _forward_signals(pid: int) -> None:
+    """In the foreground the runtime stands for the process: what it gets, ``pid`` gets."""
+    import signal
+
+    forwarded = [s for s in signal.valid_signals()
+                 if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+    for sig in forwarded:
+        try:
+            signal.signal(sig, lambda signum, _frame: os.kill(pid, signum))
+        except (OSError, ValueError):
+            pass
+
+
+def _check_exec_state(status: str, ignore_paused: bool) -> None:
+    """runc's rules: created and running containers take an exec; a paused one only with
+    ``ignore_paused``."""
+    if status == STOPPED:
+        raise StateError("cannot exec in a stopped container")
+    if status == CREATING:
+        raise StateError("cannot exec in a container that is still being created")
+    if status == PAUSED and not ignore_paused:
+        raise StateError("cannot exec in a paused container (use --ignore-paused to override)")
 
 
 def _socket_activation(config: dict) -> int:

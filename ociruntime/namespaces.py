@@ -42,24 +42,11 @@ def enter(config: dict, join_cgroup: Callable[[], None], map_ids: Callable[[], N
     new_flags = 0
     for index, ns in enumerate(linux.get("namespaces", [])):
         if ns.get("path"):
-            try:
-                fd = os.open(ns["path"], os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as err:
-                raise ConfigError(f"linux.namespaces[{index}].path: {ns['path']}: {err.strerror}") from None
-            joined.append((ns["type"], fd, index))
+            label = f"linux.namespaces[{index}]"
+            joined.append((ns["type"], _open_ns(ns["path"], f"{label}.path"), label))
         else:
             new_flags |= FLAGS[ns["type"]]
-    joined.sort(key=lambda item: (item[0] != "user") + (item[0] == "mount"))
-    for kind, fd, index in joined:
-        try:
-            _shim.setns(fd, FLAGS[kind])
-        except OSError as err:
-            raise ConfigError(f"linux.namespaces[{index}]: joining {kind} namespace: {err.strerror}") from None
-        finally:
-            os.close(fd)
-        if kind == "user":
-            _check_joined_maps(linux)
-            _become_root()
+    _join(joined, lambda: _check_joined_maps(linux))
     if new_flags & _shim.CLONE_NEWUSER:
         _shim.unshare(_shim.CLONE_NEWUSER)
         map_ids()
@@ -68,6 +55,44 @@ def enter(config: dict, join_cgroup: Callable[[], None], map_ids: Callable[[], N
         _shim.unshare(new_flags & ~_shim.CLONE_NEWUSER)
     if new_flags & _shim.CLONE_NEWTIME and linux.get("timeOffsets"):
         _set_time_offsets(linux["timeOffsets"])
+
+
+#: namespace type -> its name under /proc/<pid>/ns
+PROC_NAMES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+              "cgroup": "cgroup", "user": "user", "time": "time"}
+
+
+def join_process(pid: int, config: dict) -> None:
+    """Moves the caller into every namespace ``config`` lists, as process ``pid`` (the
+    container's init) has them: what ``exec`` does.  As with ``enter``, the caller must
+    fork afterwards for the PID and time namespaces to apply."""
+    label = "the container's init"
+    _join([(ns["type"], _open_ns(f"/proc/{pid}/ns/{PROC_NAMES[ns['type']]}", label), label)
+           for ns in config.get("linux", {}).get("namespaces", [])], lambda: None)
+
+
+def _open_ns(path: str, label: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as err:
+        raise ConfigError(f"{label}: {path}: {err.strerror}") from None
+
+
+def _join(joined: list[tuple[str, int, str]], check_user: Callable[[], None]) -> None:
+    """setns into each (type, fd, label) and closes the fds.  All were opened before any is
+    entered (a joined mount namespace could hide the other paths); user first (the others
+    may belong to it, and it gives us the capabilities to join them), mount last."""
+    joined = sorted(joined, key=lambda item: (item[0] != "user") + (item[0] == "mount"))
+    for kind, fd, label in joined:
+        try:
+            _shim.setns(fd, FLAGS[kind])
+        except OSError as err:
+            raise ConfigError(f"{label}: joining {kind} namespace: {err.strerror}") from None
+        finally:
+            os.close(fd)
+        if kind == "user":
+            check_user()
+            _become_root()
 
 
 def _lines(mappings: list[dict]) -> list[tuple[int, int, int]]:

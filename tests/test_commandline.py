@@ -39,6 +39,11 @@ ACCEPTED = [
     ["list", "-f", "table", "-q"],
     ["spec", "--bundle", "/b"],
     ["features"],
+    ["exec", "c1", "sh", "-c", "exit 3"],
+    ["exec", "-e", "A=1", "--env=B=2", "-u", "1:2", "--cwd", "/t", "c1", "ls", "-l", "--cwd", "x"],
+    ["exec", "--process", "/p.json", "--detach", "--pid-file", "/p", "--console-socket", "/s", "c1"],
+    ["exec", "-t", "-c", "CAP_KILL", "--cap", "CAP_CHOWN", "-g", "5", "-g", "6", "--no-new-privs",
+     "--apparmor", "a", "--process-label", "l", "--preserve-fds", "2", "--ignore-paused", "c1", "true"],
     ["update", "--memory", "64m", "--memory-swap=-1", "--pids-limit", "-1", "c1"],
     ["update", "-r", "-", "c1"],
     ["update", "c1", "--cpu-shares", "512", "--cpuset-cpus", "0-1"],
@@ -64,7 +69,7 @@ DECLINED = [
     ["--log-format", "yaml", "state", "c1"], ["create", "--preserve-fds", "x", "c1"],
     ["create", "--bundle"], ["delete", "--force=yes", "c1"], ["kill", "c1", "TERM", "extra"],
     ["state", "--help"], ["run", "-df", "c1"], ["--root"], ["ps"], ["ps", "--format", "yaml", "c1"],
-    ["pause", "c1", "c2"], ["events", "--interval"],
+    ["pause", "c1", "c2"], ["events", "--interval"], ["exec", "-e"], ["exec", "--preserve-fds", "x", "c1"],
     # click's alone: never on an engine's hot path
     ["checkpoint", "--help"], ["checkpoint", "--image-path", "/i", "c1"], ["restore", "-d", "c1"],
 ]

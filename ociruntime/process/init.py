@@ -60,7 +60,7 @@ def intermediate(channel: Channel, ctx: InitContext) -> None:
     """Enters namespaces and cgroup, forks the init, reports its PID, exits."""
     try:
         _shim.prctl(_shim.PR_SET_DUMPABLE, 0)
-        _set_oom_score_adj(ctx.config.get("process", {}))
+        set_oom_score_adj(ctx.config.get("process", {}))
         namespaces.enter(ctx.config, lambda: ctx.cgroup.join(0), lambda: _wait_for_id_maps(channel))
         pid = os.fork()
         if pid == 0:
@@ -68,11 +68,11 @@ def intermediate(channel: Channel, ctx: InitContext) -> None:
         channel.send("pid", pid=pid)
         os._exit(0)
     except BaseException as err:  # noqa: BLE001 - must end in _exit whatever happens
-        _report(channel, err)
+        report(channel, err)
         os._exit(1)
 
 
-def _set_oom_score_adj(process: dict) -> None:
+def set_oom_score_adj(process: dict) -> None:
     """Set while we are still the runtime's user: lowering it needs CAP_SYS_RESOURCE, which
     a process in a new user namespace lacks.  The init inherits it."""
     if "oomScoreAdj" in process:
@@ -86,12 +86,16 @@ def _wait_for_id_maps(channel: Channel) -> None:
     channel.recv("mapped")
 
 
-def _report(channel: Channel, err: BaseException) -> None:
-    message = str(err) if isinstance(err, OCIError) else _describe(err)
+def report(channel: Channel, err: BaseException) -> None:
     try:
-        channel.send("error", message=message)
+        channel.send("error", message=message_of(err))
     except OSError:
         pass
+
+
+def message_of(err: BaseException) -> str:
+    """The one-line message the runtime shows for ``err``."""
+    return str(err) if isinstance(err, OCIError) else _describe(err)
 
 
 def _describe(err: BaseException) -> str:
@@ -105,27 +109,27 @@ def _init(channel: Channel, ctx: InitContext) -> None:
     connection = None
     try:
         channel.recv("go")
-        _set_cpu_affinity(ctx.config, "initial")
+        set_cpu_affinity(ctx.config, "initial")
         listener = _prepare(channel, ctx)
         if not ctx.config.get("hooks", {}).get("startContainer"):
             # nothing left that needs Python: the trampoline itself waits for start
-            path, env = _become_process(ctx, keep=listener.fileno(), status="creating")
+            path, env = become_process(ctx, keep=listener.fileno(), status="creating")
             channel.send("ready")
             channel.close()
-            _exec(ctx, f"w{listener.fileno()}", path, env)
+            exec_process(ctx, f"w{listener.fileno()}", path, env)
         channel.send("ready")
         channel.close()
         connection, _ = listener.accept()
         listener.close()
         run_hooks(ctx.config, "startContainer", _hook_state(ctx, "created"))
-        path, env = _become_process(ctx, keep=connection.fileno(), status="running")
-        _exec(ctx, str(connection.fileno()), path, env)
+        path, env = become_process(ctx, keep=connection.fileno(), status="running")
+        exec_process(ctx, str(connection.fileno()), path, env)
     except BaseException as err:  # noqa: BLE001
         if connection is None:
-            _report(channel, err)
+            report(channel, err)
         else:
             try:
-                connection.send(b"M" + (str(err) if isinstance(err, OCIError) else _describe(err)).encode())
+                connection.send(b"M" + message_of(err).encode())
             except OSError:
                 pass
     os._exit(1)
@@ -193,13 +197,17 @@ def _set_names(config: dict, requested: dict) -> None:
             setter(config[field])
 
 
-def _become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict]:
+def become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict]:
     """The process's cwd, identity, signals and fds; returns (executable, environment).
-    Only 0-2, the preserved fds and ``keep`` (start's socket) stay open across exec."""
+    Only 0-2, the preserved fds and ``keep`` (start's socket, or exec's status pipe) stay
+    open across exec."""
     process = ctx.config["process"]
     env = environment(process)
     path = find_executable(process["args"][0], env)
-    os.chdir(process.get("cwd", "/"))
+    try:
+        os.chdir(process.get("cwd", "/"))
+    except OSError as err:
+        raise OCIError(f"process.cwd: {process.get('cwd')}: {err.strerror}") from None
     if os.getcwd().startswith("(unreachable)"):
         raise OCIError(f"process.cwd: {process.get('cwd')} is outside the container")
     nnp = bool(process.get("noNewPrivileges"))
@@ -207,7 +215,7 @@ def _become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict
         state = _hook_state(ctx, status) | {"pid": ctx.host_pid}
         seccomp.prepare_notify(ctx.seccomp_filter, ctx.config["linux"]["seccomp"], state)
     _set_io_priority(process)
-    _set_cpu_affinity(ctx.config, "final")
+    set_cpu_affinity(ctx.config, "final")
     _set_scheduler(process)
     _set_memory_policy(ctx.config)
     _set_personality(ctx.config)
@@ -222,7 +230,7 @@ def _become_process(ctx: InitContext, keep: int, status: str) -> tuple[str, dict
     return path, env
 
 
-def _set_cpu_affinity(config: dict, key: str) -> None:
+def set_cpu_affinity(config: dict, key: str) -> None:
     """process.execCPUAffinity.initial (the init, first thing) or .final (just before exec)."""
     text = ((config.get("process") or {}).get("execCPUAffinity") or {}).get(key)
     if text:
@@ -292,7 +300,7 @@ def _set_personality(config: dict) -> None:
             raise OCIError(f"linux.personality.domain: {domain}: {err.strerror}") from None
 
 
-def _exec(ctx: InitContext, status: str, path: str, env: dict) -> None:
+def exec_process(ctx: InitContext, status: str, path: str, env: dict) -> None:
     """Execs the sealed trampoline, which execs the process (see csrc/exec_trampoline.c)."""
     os.execve(ctx.trampoline_fd, [TRAMPOLINE_ARGV0, status, path, *ctx.config["process"]["args"]], env)
 

@@ -29,18 +29,13 @@ def check_supported(config: dict) -> None:
     for (section, field), reason in _UNSUPPORTED.items():
         if config.get(section, {}).get(field):
             raise NotSupportedError(f"{section}.{field}: {reason}")
-    if config["process"].get("scheduler"):
-        _check_scheduler(config["process"]["scheduler"])
-    _check_exec_cpu_affinity(config["process"].get("execCPUAffinity") or {})
+    check_process(config)
     if (config.get("linux") or {}).get("personality", {}).get("flags"):
         raise NotSupportedError("linux.personality.flags: no flags are supported "
                                 "(the runtime-spec defines none)")
     _check_namespaces(config.get("linux", {}).get("namespaces", []))
     _check_user_and_time(config.get("linux", {}))
     _check_intel_rdt((config.get("linux") or {}).get("intelRdt"))
-    from ..security import lsm
-
-    lsm.check(config)
     if (config.get("linux") or {}).get("memoryPolicy"):
         _check_memory_policy(config["linux"]["memoryPolicy"])
     if (config.get("linux") or {}).get("netDevices"):
@@ -51,6 +46,17 @@ def check_supported(config: dict) -> None:
     _check_mounts(config)
     if config.get("linux", {}).get("seccomp") is not None:
         _check_seccomp(config["linux"]["seccomp"])
+
+
+def check_process(config: dict) -> None:
+    """The checks of ``process`` beyond the schema (also run on the process of an exec)."""
+    process = config["process"]
+    if process.get("scheduler"):
+        _check_scheduler(process["scheduler"])
+    _check_exec_cpu_affinity(process.get("execCPUAffinity") or {})
+    from ..security import lsm
+
+    lsm.check(config)
 
 
 def _check_seccomp(seccomp: dict) -> None:
