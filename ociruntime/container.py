@@ -31,18 +31,34 @@ class Runtime:
         self.warn = self.log.warning
 
     # -- create ------------------------------------------------------------------------
-    def create(self, container_id: str, bundle_path: str, pid_file: str | None = None,
-               no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0) -> Container:
+    def create(self, container_id: str, bundle_path: str, console_socket: str | None = None,
+               **create_args) -> Container:
+        """With process.terminal, the pty master goes to ``console_socket``."""
+        bundle = self._load(container_id, bundle_path)
+        console, _ = _console(bundle.config, console_socket, detach=True)
+        try:
+            return self._create(container_id, bundle, console=console, **create_args)
+        finally:
+            if console is not None:
+                console.close()
+
+    def _load(self, container_id: str, bundle_path: str):
+        from .spec import load_bundle
+
+        self.store.check_free(container_id)
+        return load_bundle(bundle_path)
+
+    def _create(self, container_id: str, bundle, pid_file: str | None = None, no_pivot: bool = False,
+                no_new_keyring: bool = False, preserve_fds: int = 0, console=None) -> Container:
+        """create from a loaded bundle; ``console`` is the connected socket the init sends
+        the pty master to."""
         from .cgroups import open_manager
         from .cgroups.devices import effective_rules
         from .log import rfc3339_now
         from .process.init import InitContext
         from .process.parent import InitProcess, sealed_trampoline
         from .security.capabilities import check_grantable, masks
-        from .spec import load_bundle
 
-        self.store.check_free(container_id)
-        bundle = load_bundle(bundle_path)
         extra_fds = _socket_activation(bundle.config) + preserve_fds
         _check_fds_open(extra_fds)
         capability_sets = masks(bundle.config, self.warn)
@@ -69,6 +85,7 @@ class Runtime:
             ctx = InitContext(bundle.config, bundle.path, bundle.rootfs, directory, cgroup,
                               sealed_trampoline(), no_pivot, no_new_keyring, extra_fds,
                               capability_sets)
+            ctx.console = console
             init = InitProcess(ctx, container.oci_state() | {"status": "creating"})
             pid = init.spawn()
             container.data.update(pid=pid, start_time=proc_stat(pid)[1], status=CREATED)
@@ -369,35 +386,60 @@ class Runtime:
             time.sleep(0.005)
 
     # -- run ---------------------------------------------------------------------------
-    def run(self, container_id: str, bundle_path: str, detach: bool = False, **create_args) -> int:
+    def run(self, container_id: str, bundle_path: str, detach: bool = False,
+            console_socket: str | None = None, **create_args) -> int:
         """create + start; in the foreground also wait, forward signals, delete, and return
-        the container's exit code."""
+        the container's exit code.  A terminal without a console socket is relayed here."""
         import signal
 
-        from .process.parent import wait_exit
+        from .process.parent import exit_code, wait_exit
 
-        container = self.create(container_id, bundle_path, **create_args)
+        bundle = self._load(container_id, bundle_path)
+        console, ours = _console(bundle.config, console_socket, detach)
+        master = None
         try:
-            _, relay = self._start(container_id)
-        except BaseException:
-            self.delete(container_id, force=True)
-            raise
-        if detach:
-            self._notify(relay, container.pid, container.pid, strict=False)
-            return 0
-        forwarded = [s for s in signal.valid_signals()
-                     if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
-        for sig in forwarded:
             try:
-                signal.signal(sig, lambda signum, _frame: os.kill(container.pid, signum))
-            except (OSError, ValueError):
-                pass
-        # in the foreground the runtime stays the service's main process (runc's MAINPID)
-        self._notify(relay, container.pid, os.getpid(), strict=False)
-        code = wait_exit(container.pid)
+                container = self._create(container_id, bundle, console=console, **create_args)
+            finally:
+                if console is not None:
+                    console.close()
+            try:
+                if ours is not None:
+                    from .terminal import receive_console
+
+                    master = receive_console(ours)
+                _, relay = self._start(container_id)
+            except BaseException:
+                self.delete(container_id, force=True)
+                raise
+            if detach:
+                self._notify(relay, container.pid, container.pid, strict=False)
+                return 0
+            unforwarded = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
+            if master is not None:
+                # the terminal's: relay() resizes the pty, which signals the process
+                unforwarded.add(signal.SIGWINCH)
+            for sig in signal.valid_signals():
+                if sig not in unforwarded:
+                    try:
+                        signal.signal(sig, lambda signum, _frame: os.kill(container.pid, signum))
+                    except (OSError, ValueError):
+                        pass
+            # in the foreground the runtime stays the service's main process (runc's MAINPID)
+            self._notify(relay, container.pid, os.getpid(), strict=False)
+            if master is None:
+                code = wait_exit(container.pid)
+            else:
+                from .terminal import relay as relay_terminal
+
+                code = exit_code(relay_terminal(master, container.pid))
+        finally:
+            if ours is not None:
+                ours.close()
+            if master is not None:
+                os.close(master)
         self.delete(container_id, force=True)
         return code
-
 
 
 def _socket_activation(config: dict) -> int:
@@ -415,6 +457,26 @@ def _socket_activation(config: dict) -> int:
     if "process" in config:
         config["process"].setdefault("env", []).extend([f"LISTEN_FDS={count}", "LISTEN_PID=1"])
     return count
+
+
+def _console(config: dict, console_socket: str | None, detach: bool):
+    """runc's terminal rules, then (socket the init sends the pty master to, our end of it
+    when this runtime relays the terminal itself)."""
+    terminal = bool(config["process"].get("terminal"))
+    if detach and terminal and not console_socket:
+        raise OCIError("cannot allocate tty if runc will detach without setting console socket")
+    if console_socket and (not detach or not terminal):
+        raise OCIError("cannot use console socket if runc will not detach or allocate tty")
+    if console_socket:
+        from .terminal import connect_console_socket
+
+        return connect_console_socket(console_socket), None
+    if terminal:
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return theirs, ours
+    return None, None
 
 
 def _check_fds_open(count: int) -> None:
