@@ -390,10 +390,6 @@ class Runtime:
             console_socket: str | None = None, **create_args) -> int:
         """create + start; in the foreground also wait, forward signals, delete, and return
         the container's exit code.  A terminal without a console socket is relayed here."""
-        import signal
-
-        from .process.parent import exit_code, wait_exit
-
         bundle = self._load(container_id, bundle_path)
         console, ours = _console(bundle.config, console_socket, detach)
         master = None
@@ -404,10 +400,7 @@ class Runtime:
                 if console is not None:
                     console.close()
             try:
-                if ours is not None:
-                    from .terminal import receive_console
-
-                    master = receive_console(ours)
+                master = _receive_terminal(ours)
                 _, relay = self._start(container_id)
             except BaseException:
                 self.delete(container_id, force=True)
@@ -415,24 +408,7 @@ class Runtime:
             if detach:
                 self._notify(relay, container.pid, container.pid, strict=False)
                 return 0
-            unforwarded = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
-            if master is not None:
-                # the terminal's: relay() resizes the pty, which signals the process
-                unforwarded.add(signal.SIGWINCH)
-            for sig in signal.valid_signals():
-                if sig not in unforwarded:
-                    try:
-                        signal.signal(sig, lambda signum, _frame: os.kill(container.pid, signum))
-                    except (OSError, ValueError):
-                        pass
-            # in the foreground the runtime stays the service's main process (runc's MAINPID)
-            self._notify(relay, container.pid, os.getpid(), strict=False)
-            if master is None:
-                code = wait_exit(container.pid)
-            else:
-                from .terminal import relay as relay_terminal
-
-                code = exit_code(relay_terminal(master, container.pid))
+            code = self._wait_foreground(container, relay, master)
         finally:
             if ours is not None:
                 ours.close()
@@ -440,6 +416,31 @@ class Runtime:
                 os.close(master)
         self.delete(container_id, force=True)
         return code
+
+    def _wait_foreground(self, container: Container, relay, master: int | None) -> int:
+        """Forwards our signals to the container's process and waits for it, relaying its
+        terminal when we hold the pty ``master``; returns its exit code."""
+        import signal
+
+        from .process.parent import exit_code, wait_exit
+
+        unforwarded = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
+        if master is not None:
+            # the terminal's: relay() resizes the pty, which signals the process
+            unforwarded.add(signal.SIGWINCH)
+        for sig in signal.valid_signals():
+            if sig not in unforwarded:
+                try:
+                    signal.signal(sig, lambda signum, _frame: os.kill(container.pid, signum))
+                except (OSError, ValueError):
+                    pass
+        # in the foreground the runtime stays the service's main process (runc's MAINPID)
+        self._notify(relay, container.pid, os.getpid(), strict=False)
+        if master is None:
+            return wait_exit(container.pid)
+        from .terminal import relay as relay_terminal
+
+        return exit_code(relay_terminal(master, container.pid))
 
 
 def _socket_activation(config: dict) -> int:
@@ -477,6 +478,18 @@ def _console(config: dict, console_socket: str | None, detach: bool):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         return theirs, ours
     return None, None
+
+
+def _receive_terminal(ours) -> int | None:
+    """The pty master the init sent over our end of the console socketpair, with our
+    terminal's size (before the process starts); None without a terminal to relay."""
+    if ours is None:
+        return None
+    from .terminal import receive_console, take_window_size
+
+    master = receive_console(ours)
+    take_window_size(master)
+    return master
 
 
 def _check_fds_open(count: int) -> None:

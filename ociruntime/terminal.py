@@ -194,7 +194,8 @@ def receive_console(sock: socket.socket) -> int:
 def relay(master: int, pid: int) -> int:
     """A foreground terminal: our stdin (raw, when it is a terminal) to the pty, the pty to
     our stdout, our window size to the pty on every SIGWINCH, until our child ``pid``
-    exits; returns its wait status.  The terminal's modes are restored whatever happens."""
+    exits; returns its wait status.  The terminal's modes are restored whatever happens.
+    (Call ``take_window_size`` first.)"""
     import signal
 
     saved = termios.tcgetattr(0) if os.isatty(0) else None
@@ -204,7 +205,6 @@ def relay(master: int, pid: int) -> int:
     try:
         if saved is not None:
             _make_raw(0, saved)
-            _copy_size(0, master)
         return _Relay(master, pid, wake_read, saved is not None).run()
     finally:
         for sig, handler in previous.items():
@@ -214,6 +214,13 @@ def relay(master: int, pid: int) -> int:
         os.close(wake_write)
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def take_window_size(master: int) -> None:
+    """The pty gets our terminal's size, if stdin is one: call it before the process
+    starts, so that it never sees process.consoleSize instead."""
+    if os.isatty(0):
+        _copy_size(0, master)
 
 
 def _make_raw(fd: int, mode: list) -> None:
