@@ -51,32 +51,30 @@ def new_pty_in_container(console_size: dict | None = None) -> tuple[int, int, st
     except OSError as err:
         raise OCIError(f"process.terminal: /dev/pts/ptmx: {err.strerror} (is devpts mounted "
                        "on /dev/pts?)") from None
+    slave = -1
     try:
-        _check_node(master, stat.S_ISCHR(os.fstat(master).st_mode)
-                    and os.fstat(master).st_rdev == _PTMX, "/dev/pts/ptmx")
+        _check_device(master, lambda rdev: rdev == _PTMX, "/dev/pts/ptmx")
         fcntl.ioctl(master, _TIOCSPTLCK, struct.pack("i", 0))  # unlockpt
         number = struct.unpack("I", fcntl.ioctl(master, _TIOCGPTN, b"\0" * 4))[0]
         slave = fcntl.ioctl(master, _TIOCGPTPEER, _OPEN_FLAGS)
-        st = os.fstat(slave)
-        try:
-            _check_node(slave, stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) in _PTS_MAJORS,
-                        f"/dev/pts/{number}")
-            if console_size:
-                set_size(master, console_size.get("height", 0), console_size.get("width", 0))
-        except BaseException:
-            os.close(slave)
-            raise
-    except OSError as err:
-        os.close(master)
-        raise OCIError(f"process.terminal: creating the pty: {err.strerror}") from None
-    except BaseException:
-        os.close(master)
+        _check_device(slave, lambda rdev: os.major(rdev) in _PTS_MAJORS, f"/dev/pts/{number}")
+        if console_size:
+            set_size(master, console_size.get("height", 0), console_size.get("width", 0))
+        return master, slave, f"/dev/pts/{number}"
+    except BaseException as err:
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+        if isinstance(err, OSError):
+            raise OCIError(f"process.terminal: creating the pty: {err.strerror}") from None
         raise
-    return master, slave, f"/dev/pts/{number}"
 
 
-def _check_node(fd: int, is_expected_device: bool, name: str) -> None:
-    if not is_expected_device or _shim.fstatfs_type(fd) != _DEVPTS_SUPER_MAGIC:
+def _check_device(fd: int, expected, name: str) -> None:
+    """``fd`` must be a char device whose number passes ``expected``, on a devpts."""
+    st = os.fstat(fd)
+    if (not stat.S_ISCHR(st.st_mode) or not expected(st.st_rdev)
+            or _shim.fstatfs_type(fd) != _DEVPTS_SUPER_MAGIC):
         raise OCIError(f"process.terminal: {name} in the container is not a devpts pty device")
 
 

@@ -96,7 +96,7 @@ def holders_of(pid, predicate):
 def test_console_socket_gets_the_pty_master(runtime, make_bundle, console):
     b = terminal_bundle(make_bundle, "tty; stty size; ls -l /dev/console; "
                         "ls -l /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2; "
-                        "ls /proc/1/fd | xargs echo fds:; exit 3")
+                        "cd /proc/self/fd; echo fds: *; exit 3")
     runtime.create(b, "--console-socket", console.path)
     payload, fds = console.receive()
     assert len(fds) == 1 and payload, (payload, fds)
@@ -123,7 +123,8 @@ def test_console_socket_gets_the_pty_master(runtime, make_bundle, console):
     assert console_line[-1] == "/dev/console", out
     for fd, line in zip((0, 1, 2), lines[3:6]):
         assert line.endswith(f"/proc/self/fd/{fd} -> {lines[0]}"), out
-    assert lines[6] == "fds: 0 1 2", out
+    # the shell's own fds, listed by its glob: 3 is the directory the glob reads
+    assert lines[6] == "fds: 0 1 2 3", out
     runtime.wait_status(b.id, "stopped")
 
 
@@ -138,6 +139,22 @@ def test_terminal_belongs_to_the_process_user(runtime, make_bundle, console):
     finally:
         os.close(master)
     assert out.strip() == "1000"
+
+
+def test_terminal_in_a_user_namespace(runtime, make_bundle, console):
+    maps = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b = terminal_bundle(make_bundle, "tty; stat -c '%t %u' /dev/console; id -u",
+                        linux={"uidMappings": maps, "gidMappings": maps})
+    b.set_namespaces("pid", "network", "ipc", "uts", "mount", "user")
+    runtime.create(b, "--console-socket", console.path)
+    _, (master,) = console.receive()
+    try:
+        runtime.start(b.id)
+        out = read_until_closed(master)
+    finally:
+        os.close(master)
+    tty, console_owner, uid = out.replace("\r", "").splitlines()
+    assert tty.startswith("/dev/pts/") and console_owner == f"{PTS_MAJOR:x} 0" and uid == "0", out
 
 
 @pytest.mark.xfail_runtime(
@@ -240,6 +257,7 @@ class Terminal:
     def __init__(self):
         self.master, self.slave = os.openpty()
         self.output = b""
+        self.consumed = b""  # the output up to the last match
 
     def set_size(self, rows, columns):
         fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
@@ -252,7 +270,8 @@ class Terminal:
             if not ready:
                 return False
             self.output += os.read(self.master, 4096)
-        self.output = self.output[self.output.index(text.encode()) + len(text):]
+        end = self.output.index(text.encode()) + len(text)
+        self.consumed, self.output = self.output[:end], self.output[end:]
         return True
 
     def close(self):
@@ -260,19 +279,22 @@ class Terminal:
         os.close(self.slave)
 
 
+def run_under_terminal(runtime, bundle, spawn, term):
+    return spawn(runtime.command("run", "--bundle", bundle.path, bundle.id),
+                 stdin=term.slave, stdout=term.slave, stderr=term.slave)
+
+
 def test_foreground_run_relays_a_terminal(runtime, make_bundle, spawn):
     """Under a terminal: raw input reaches the container, its size follows the runtime's
-    terminal (also after SIGWINCH), the exit status is the container's and the runtime's
-    terminal modes are restored."""
-    b = terminal_bundle(make_bundle, "stty size; tty; "
-                        "while read line; do [ \"$line\" = q ] && exit 5; stty size; done")
+    terminal on SIGWINCH, the exit status is the container's and the runtime's terminal
+    modes are restored."""
+    b = terminal_bundle(make_bundle, "tty; while read line; do [ \"$line\" = q ] && exit 5; "
+                        "stty size; done")
     term = Terminal()
     try:
-        term.set_size(33, 77)
         modes = termios.tcgetattr(term.slave)
-        proc = spawn(runtime.command("run", "--bundle", b.path, b.id),
-                     stdin=term.slave, stdout=term.slave, stderr=term.slave)
-        assert term.expect("33 77") and term.expect("/dev/pts/"), term.output
+        proc = run_under_terminal(runtime, b, spawn, term)
+        assert term.expect("/dev/pts/"), term.output
         term.set_size(50, 120)
         os.kill(proc.pid, signal.SIGWINCH)
         for _ in range(50):  # until the runtime has passed the new size on
@@ -284,5 +306,21 @@ def test_foreground_run_relays_a_terminal(runtime, make_bundle, spawn):
         os.write(term.master, b"q\r")
         assert proc.wait(timeout=DEFAULT_TIMEOUT) == 5
         assert termios.tcgetattr(term.slave) == modes
+    finally:
+        term.close()
+
+
+@pytest.mark.xfail_runtime(
+    "runc", strict=False, reason="runc 1.1.5 gives the pty the terminal's size only once the "
+    "process runs, so it may see process.consoleSize first")
+def test_foreground_run_starts_with_the_terminal_size(runtime, make_bundle, spawn):
+    b = terminal_bundle(make_bundle, "stty size")
+    term = Terminal()
+    try:
+        term.set_size(33, 77)
+        proc = run_under_terminal(runtime, b, spawn, term)
+        assert term.expect("\n"), term.output  # the first line
+        assert proc.wait(timeout=DEFAULT_TIMEOUT) == 0
+        assert term.consumed.strip() == b"33 77"
     finally:
         term.close()
