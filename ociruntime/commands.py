@@ -48,22 +48,16 @@ def _runtime(glob: dict, logger):
     return Runtime(glob["root"], glob["systemd_cgroup"], logger)
 
 
-def _check_console(console_socket: str | None) -> None:
-    if console_socket:
-        raise OCIError("--console-socket: terminals are not supported yet (process.terminal must be false)")
-
-
 def create(runtime, container_id, bundle, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds):
-    _check_console(console_socket)
-    runtime.create(container_id, bundle, pid_file=pid_file, no_pivot=no_pivot,
-                   no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
+    runtime.create(container_id, bundle, console_socket=console_socket, pid_file=pid_file,
+                   no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
 
 
 def run(runtime, container_id, bundle, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds,
         detach):
-    _check_console(console_socket)
-    return runtime.run(container_id, bundle, detach=detach, pid_file=pid_file, no_pivot=no_pivot,
-                       no_new_keyring=no_new_keyring, preserve_fds=preserve_fds)
+    return runtime.run(container_id, bundle, detach=detach, console_socket=console_socket,
+                       pid_file=pid_file, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
+                       preserve_fds=preserve_fds)
 
 
 def exec_(runtime, container_id, command, process, tty, console_socket, cwd, env, user,

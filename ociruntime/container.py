@@ -31,18 +31,34 @@ class Runtime:
         self.warn = self.log.warning
 
     # -- create ------------------------------------------------------------------------
-    def create(self, container_id: str, bundle_path: str, pid_file: str | None = None,
-               no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0) -> Container:
+    def create(self, container_id: str, bundle_path: str, console_socket: str | None = None,
+               **create_args) -> Container:
+        """With process.terminal, the pty master goes to ``console_socket``."""
+        bundle = self._load(container_id, bundle_path)
+        console, _ = _console(bundle.config, console_socket, detach=True)
+        try:
+            return self._create(container_id, bundle, console=console, **create_args)
+        finally:
+            if console is not None:
+                console.close()
+
+    def _load(self, container_id: str, bundle_path: str):
+        from .spec import load_bundle
+
+        self.store.check_free(container_id)
+        return load_bundle(bundle_path)
+
+    def _create(self, container_id: str, bundle, pid_file: str | None = None, no_pivot: bool = False,
+                no_new_keyring: bool = False, preserve_fds: int = 0, console=None) -> Container:
+        """create from a loaded bundle; ``console`` is the connected socket the init sends
+        the pty master to."""
         from .cgroups import open_manager
         from .cgroups.devices import effective_rules
         from .log import rfc3339_now
         from .process.init import InitContext
         from .process.parent import InitProcess, sealed_trampoline
         from .security.capabilities import check_grantable, masks
-        from .spec import load_bundle
 
-        self.store.check_free(container_id)
-        bundle = load_bundle(bundle_path)
         extra_fds = _socket_activation(bundle.config) + preserve_fds
         _check_fds_open(extra_fds)
         capability_sets = masks(bundle.config, self.warn)
@@ -69,6 +85,7 @@ class Runtime:
             ctx = InitContext(bundle.config, bundle.path, bundle.rootfs, directory, cgroup,
                               sealed_trampoline(), no_pivot, no_new_keyring, extra_fds,
                               capability_sets)
+            ctx.console = console
             init = InitProcess(ctx, container.oci_state() | {"status": "creating"})
             pid = init.spawn()
             container.data.update(pid=pid, start_time=proc_stat(pid)[1], status=CREATED)
@@ -423,34 +440,61 @@ class Runtime:
         return capability_sets
 
     # -- run ---------------------------------------------------------------------------
-    def run(self, container_id: str, bundle_path: str, detach: bool = False, **create_args) -> int:
+    def run(self, container_id: str, bundle_path: str, detach: bool = False,
+            console_socket: str | None = None, **create_args) -> int:
         """create + start; in the foreground also wait, forward signals, delete, and return
-        the container's exit code."""
-        from .process.parent import wait_exit
-
-        container = self.create(container_id, bundle_path, **create_args)
+        the container's exit code.  A terminal without a console socket is relayed here."""
+        bundle = self._load(container_id, bundle_path)
+        console, ours = _console(bundle.config, console_socket, detach)
+        master = None
         try:
-            _, relay = self._start(container_id)
-        except BaseException:
-            self.delete(container_id, force=True)
-            raise
-        if detach:
-            self._notify(relay, container.pid, container.pid, strict=False)
-            return 0
-        _forward_signals(container.pid)
-        # in the foreground the runtime stays the service's main process (runc's MAINPID)
-        self._notify(relay, container.pid, os.getpid(), strict=False)
-        code = wait_exit(container.pid)
+            try:
+                container = self._create(container_id, bundle, console=console, **create_args)
+            finally:
+                if console is not None:
+                    console.close()
+            try:
+                master = _receive_terminal(ours)
+                _, relay = self._start(container_id)
+            except BaseException:
+                self.delete(container_id, force=True)
+                raise
+            if detach:
+                self._notify(relay, container.pid, container.pid, strict=False)
+                return 0
+            code = self._wait_foreground(container, relay, master)
+        finally:
+            if ours is not None:
+                ours.close()
+            if master is not None:
+                os.close(master)
         self.delete(container_id, force=True)
         return code
 
+    def _wait_foreground(self, container: Container, relay, master: int | None) -> int:
+        """Forwards our signals to the container's process and waits for it, relaying its
+        terminal when we hold the pty ``master``; returns its exit code."""
+        import signal
 
-def _forward_signals(pid: int) -> None:
-    """In the foreground the runtime stands for the process: what it gets, ``pid`` gets."""
+        from .process.parent import exit_code, wait_exit
+
+        # with a terminal, SIGWINCH is the terminal's: relay() resizes the pty instead
+        _forward_signals(container.pid, () if master is None else (signal.SIGWINCH,))
+        # in the foreground the runtime stays the service's main process (runc's MAINPID)
+        self._notify(relay, container.pid, os.getpid(), strict=False)
+        if master is None:
+            return wait_exit(container.pid)
+        from .terminal import relay as relay_terminal
+
+        return exit_code(relay_terminal(master, container.pid))
+
+def _forward_signals(pid: int, keep: tuple = ()) -> None:
+    """In the foreground the runtime stands for the process: what it gets, ``pid`` gets
+    (but the signals in ``keep``)."""
     import signal
 
     forwarded = [s for s in signal.valid_signals()
-                 if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD)]
+                 if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, *keep)]
     for sig in forwarded:
         try:
             signal.signal(sig, lambda signum, _frame: os.kill(pid, signum))
@@ -484,6 +528,38 @@ def _socket_activation(config: dict) -> int:
     if "process" in config:
         config["process"].setdefault("env", []).extend([f"LISTEN_FDS={count}", "LISTEN_PID=1"])
     return count
+
+
+def _console(config: dict, console_socket: str | None, detach: bool):
+    """runc's terminal rules, then (socket the init sends the pty master to, our end of it
+    when this runtime relays the terminal itself)."""
+    terminal = bool(config["process"].get("terminal"))
+    if detach and terminal and not console_socket:
+        raise OCIError("cannot allocate tty if runc will detach without setting console socket")
+    if console_socket and (not detach or not terminal):
+        raise OCIError("cannot use console socket if runc will not detach or allocate tty")
+    if console_socket:
+        from .terminal import connect_console_socket
+
+        return connect_console_socket(console_socket), None
+    if terminal:
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        return theirs, ours
+    return None, None
+
+
+def _receive_terminal(ours) -> int | None:
+    """The pty master the init sent over our end of the console socketpair, with our
+    terminal's size (before the process starts); None without a terminal to relay."""
+    if ours is None:
+        return None
+    from .terminal import receive_console, take_window_size
+
+    master = receive_console(ours)
+    take_window_size(master)
+    return master
 
 
 def _check_fds_open(count: int) -> None:

@@ -54,6 +54,8 @@ class InitContext:
         self.listener: socket.socket | None = None
         #: mount index -> detached idmapped tree, prepared by the runtime (idmap.py)
         self.idmapped_trees: dict[int, int] = {}
+        #: process.terminal: the connected console socket the pty master goes to
+        self.console: socket.socket | None = None
 
 
 def intermediate(channel: Channel, ctx: InitContext) -> None:
@@ -147,6 +149,8 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
         namespaces.bring_up_loopback()
     if config.get("hooks", {}).get("startContainer"):
         import subprocess  # noqa: F401 - runs hooks after pivot_root, where it cannot be loaded
+    if ctx.console is not None:
+        from .. import terminal  # used after pivot_root, where it cannot be loaded
 
     builder = RootfsBuilder(config, ctx.bundle, ctx.rootfs, ctx.cgroup.mount_sources(),
                             "user" in requested, ctx.idmapped_trees)
@@ -162,6 +166,10 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
         seccomp.connect_listener(ctx.seccomp_filter)  # the agent's socket is a host path
         ctx.host_pid = int(os.readlink("/proc/self"))  # still the runtime's /proc here
     builder.pivot(ctx.no_pivot, "mount" in requested)
+    if ctx.console is not None:
+        # inside the container's devpts; before finish() makes anything read-only (runc's order)
+        terminal.init_console(ctx.console, process)
+        ctx.console = None
     _set_names(config, requested)
     builder.finish()
     if process:

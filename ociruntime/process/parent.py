@@ -92,6 +92,8 @@ class InitProcess:
             ours.close()
             theirs.close()
             self.ctx.listener.close()
+            if self.ctx.console is not None:
+                self.ctx.console.close()  # the init has its copy
             for fd in self.ctx.idmapped_trees.values():
                 os.close(fd)
             if self.net_devices is not None:
@@ -147,10 +149,15 @@ class InitProcess:
 
 def wait_exit(pid: int) -> int:
     """Waits for our child ``pid`` (the init of a foreground ``run``) and returns its exit
-    code the shell way: the status, or 128+N for a signal."""
+    code the shell way."""
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         raise ProcessError(f"process {pid} is not a child of this runtime") from None
+    return exit_code(status)
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell reports it: the exit status, or 128+N for signal N."""
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code

@@ -1,4 +1,4 @@
-"""The config ``ociruntime spec`` writes: runc's defaults, without a terminal until we have one."""
+"""The config ``ociruntime spec`` writes: runc's defaults (a terminal included)."""
 
 from .. import SPEC_VERSION
 
@@ -10,7 +10,7 @@ def default_config() -> dict:
     return {
         "ociVersion": SPEC_VERSION,
         "process": {
-            "terminal": False,
+            "terminal": True,
             "user": {"uid": 0, "gid": 0},
             "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],

@@ -11,11 +11,6 @@ NAMESPACES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 #: the clocks a time namespace can offset (time_namespaces(7))
 TIME_CLOCKS = ("monotonic", "boottime")
 
-#: non-empty values here are refused; the key is the JSON path as users write it
-_UNSUPPORTED = {
-    ("process", "terminal"): "terminals (process.terminal: true) are not supported yet",
-}
-
 _OTHER_PLATFORMS = ("windows", "solaris", "vm", "zos")
 
 
@@ -26,9 +21,6 @@ def check_supported(config: dict) -> None:
     for platform in _OTHER_PLATFORMS:
         if platform in config:
             raise NotSupportedError(f"{platform}: not applicable to a Linux container")
-    for (section, field), reason in _UNSUPPORTED.items():
-        if config.get(section, {}).get(field):
-            raise NotSupportedError(f"{section}.{field}: {reason}")
     check_process(config)
     if (config.get("linux") or {}).get("personality", {}).get("flags"):
         raise NotSupportedError("linux.personality.flags: no flags are supported "
