@@ -77,9 +77,9 @@ def exec_(runtime, container_id, command, process, tty, console_socket, cwd, env
                 cap, no_new_privs, apparmor, process_label)
         if tty:
             spec["terminal"] = True
-        execution.setup_terminal(spec, console_socket)
         return runtime.exec(container_id, spec, detach=detach, pid_file=pid_file,
-                            preserve_fds=preserve_fds, ignore_paused=ignore_paused)
+                            console_socket=console_socket, preserve_fds=preserve_fds,
+                            ignore_paused=ignore_paused)
     except OCIError as err:
         raise ExecError(f"exec failed: {err}") from None
 

@@ -383,14 +383,16 @@ class Runtime:
 
     # -- exec --------------------------------------------------------------------------
     def exec(self, container_id: str, process: dict, detach: bool = False, pid_file: str | None = None,
-             preserve_fds: int = 0, ignore_paused: bool = False) -> int:
+             console_socket: str | None = None, preserve_fds: int = 0,
+             ignore_paused: bool = False) -> int:
         """Runs ``process`` (a runtime-spec process object) in a created, running or (with
         ``ignore_paused``) paused container.  Detached: returns 0 once it has exec'd;
-        otherwise waits and returns its exit code, forwarding the signals we get."""
+        otherwise waits and returns its exit code, forwarding the signals we get and
+        relaying its terminal when it has one and no console socket was given."""
         from .cgroups import from_description
         from .process.exec import spawn
         from .process.init import InitContext
-        from .process.parent import sealed_trampoline, wait_exit
+        from .process.parent import sealed_trampoline
 
         container = self.store.load(container_id)
         _check_exec_state(container.status(), ignore_paused)
@@ -403,22 +405,35 @@ class Runtime:
                           sealed_trampoline(), preserve_fds=extra_fds, capabilities=capability_sets)
         ctx.caller_umask = os.umask(0o022)
         os.umask(ctx.caller_umask)
+        ctx.console, ours = _console(config, console_socket, detach)
+        if ctx.console is not None:
+            from . import terminal  # noqa: F401 - the process needs it inside the container
+        master = None
         try:
-            if (config.get("linux") or {}).get("seccomp") is not None:
-                from .security import seccomp
+            try:
+                if (config.get("linux") or {}).get("seccomp") is not None:
+                    from .security import seccomp
 
-                # here, on the host: libseccomp cannot be loaded inside the container
-                ctx.seccomp_filter = seccomp.build(config["linux"]["seccomp"])
-                seccomp.connect_listener(ctx.seccomp_filter)
-            pid = spawn(ctx, container.pid)
+                    # here, on the host: libseccomp cannot be loaded inside the container
+                    ctx.seccomp_filter = seccomp.build(config["linux"]["seccomp"])
+                    seccomp.connect_listener(ctx.seccomp_filter)
+                pid = spawn(ctx, container.pid)
+            finally:
+                os.close(ctx.trampoline_fd)
+                if ctx.console is not None:
+                    ctx.console.close()
+            master = _receive_terminal(ours)
+            if pid_file:
+                write_atomic(os.path.abspath(pid_file), str(pid), 0o644)
+            if detach:
+                return 0
+            _forward_signals(pid, _terminal_signals(master))
+            return _wait(pid, master)
         finally:
-            os.close(ctx.trampoline_fd)
-        if pid_file:
-            write_atomic(os.path.abspath(pid_file), str(pid), 0o644)
-        if detach:
-            return 0
-        _forward_signals(pid)
-        return wait_exit(pid)
+            if ours is not None:
+                ours.close()
+            if master is not None:
+                os.close(master)
 
     def saved_process(self, container_id: str) -> dict:
         """The ``process`` of the container's config, which ``exec`` starts from."""
@@ -474,19 +489,29 @@ class Runtime:
     def _wait_foreground(self, container: Container, relay, master: int | None) -> int:
         """Forwards our signals to the container's process and waits for it, relaying its
         terminal when we hold the pty ``master``; returns its exit code."""
-        import signal
-
-        from .process.parent import exit_code, wait_exit
-
-        # with a terminal, SIGWINCH is the terminal's: relay() resizes the pty instead
-        _forward_signals(container.pid, () if master is None else (signal.SIGWINCH,))
+        _forward_signals(container.pid, _terminal_signals(master))
         # in the foreground the runtime stays the service's main process (runc's MAINPID)
         self._notify(relay, container.pid, os.getpid(), strict=False)
-        if master is None:
-            return wait_exit(container.pid)
-        from .terminal import relay as relay_terminal
+        return _wait(container.pid, master)
 
-        return exit_code(relay_terminal(master, container.pid))
+def _terminal_signals(master: int | None) -> tuple:
+    """With a terminal to relay, SIGWINCH is the terminal's: relay() resizes the pty."""
+    import signal
+
+    return () if master is None else (signal.SIGWINCH,)
+
+
+def _wait(pid: int, master: int | None) -> int:
+    """Waits for our child ``pid``, relaying its terminal when we hold the pty ``master``;
+    returns its exit code."""
+    from .process.parent import exit_code, wait_exit
+
+    if master is None:
+        return wait_exit(pid)
+    from .terminal import relay
+
+    return exit_code(relay(master, pid))
+
 
 def _forward_signals(pid: int, keep: tuple = ()) -> None:
     """In the foreground the runtime stands for the process: what it gets, ``pid`` gets

@@ -142,13 +142,15 @@ def become_terminal_process(slave: int, owner: int = -1) -> None:
         os.close(slave)
 
 
-def init_console(console: socket.socket, process: dict) -> None:
-    """The container init's terminal, after pivot_root: runc's order (pty, /dev/console,
-    master sent, then stdio and controlling terminal).  Closes ``console``."""
+def init_console(console: socket.socket, process: dict, dev_console: bool = True) -> None:
+    """The process's terminal, inside the container (for the init after pivot_root; for an
+    exec'd process without ``dev_console``): runc's order (pty, /dev/console, master sent,
+    then stdio and controlling terminal).  Closes ``console``."""
     try:
         master, slave, _ = new_pty_in_container(process.get("consoleSize"))
         try:
-            mount_console(slave)
+            if dev_console:
+                mount_console(slave)
             send_console(console, master)
         except BaseException:
             os.close(slave)

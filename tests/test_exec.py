@@ -291,10 +291,3 @@ def test_no_process_left_behind(runtime, running, oci):
     b, init = running()
     assert _exec(runtime, b.id, "sh", "-c", "sleep 0 & true").returncode == 0
     wait_for(lambda: oci.processes_in_cgroups() == {init}, what="only the init in the cgroup")
-
-
-@pytest.mark.runtimes("ociruntime")
-def test_tty_refused_for_now(runtime, running):
-    b, _ = running()
-    cp = _exec(runtime, b.id, "true", options=("--tty",))
-    assert cp.returncode == 255 and "exec --tty" in cp.stderr

@@ -324,3 +324,51 @@ def test_foreground_run_starts_with_the_terminal_size(runtime, make_bundle, spaw
         assert term.consumed.strip() == b"33 77"
     finally:
         term.close()
+
+
+# --- exec --tty ---------------------------------------------------------------------
+
+def _sleeping_container(runtime, make_bundle):
+    b = make_bundle(["sleep", "1000"])
+    runtime.create(b)
+    runtime.start(b.id)
+    return b
+
+
+def test_exec_tty_with_console_socket(runtime, make_bundle, console):
+    """exec -t -d --console-socket: the exec'd process's own pty (not /dev/console), its
+    master sent to the socket; the container's init keeps its stdio."""
+    b = _sleeping_container(runtime, make_bundle)
+    cp = runtime.run("exec", "-t", "-d", "--console-socket", console.path, b.id,
+                     "sh", "-c", "tty; [ -t 0 ] && [ -t 2 ] && echo stdio-is-tty")
+    assert cp.returncode == 0, cp.stderr
+    _, fds = console.receive()
+    assert len(fds) == 1
+    try:
+        assert os.fstat(fds[0]).st_rdev == PTMX
+        out = read_until_closed(fds[0]).splitlines()
+    finally:
+        os.close(fds[0])
+    assert out[0].startswith("/dev/pts/") and out[1] == "stdio-is-tty", out
+
+
+@pytest.mark.xfail_runtime(
+    "runc", reason="runc 1.1.5 opens /dev/tty for a foreground terminal, so it fails without "
+    "a controlling terminal ('open /dev/tty: no such device or address')")
+def test_exec_tty_in_the_foreground_is_relayed(runtime, make_bundle):
+    b = _sleeping_container(runtime, make_bundle)
+    cp = runtime.run("exec", "-t", b.id, "sh", "-c", "tty; exit 4")
+    assert cp.returncode == 4, cp.stderr
+    assert cp.stdout.startswith("/dev/pts/"), cp.stdout
+
+
+@pytest.mark.parametrize("options, message", [
+    (("-t", "-d"), NO_CONSOLE),
+    (("--console-socket", "/nonexistent.sock"), NO_TERMINAL),
+])
+def test_exec_terminal_refusals(runtime, make_bundle, options, message):
+    b = _sleeping_container(runtime, make_bundle)
+    cp = runtime.run("exec", *options, b.id, "true")
+    assert cp.returncode != 0
+    if runtime.name == "ociruntime":
+        assert cp.stderr.strip() == f"ociruntime: exec failed: {message}"

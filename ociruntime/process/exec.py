@@ -92,14 +92,6 @@ def load_process_file(path: str) -> dict:
     return process
 
 
-def setup_terminal(process: dict, console_socket: str | None) -> None:
-    """Where the exec'd process's terminal will be set up (process.terminal, --tty,
-    --console-socket); refused until terminals land."""
-    if process.get("terminal") or console_socket:
-        raise ConfigError("exec --tty: terminals are not supported yet (process.terminal and "
-                          "--console-socket)")
-
-
 def spawn(ctx: InitContext, init_pid: int) -> int:
     """Starts ``ctx.config["process"]`` in the container whose init is ``init_pid``;
     returns its host PID once it has exec'd, or raises ProcessError with why it did not."""
@@ -180,6 +172,11 @@ def _process(ctx: InitContext, status_fd: int, host_pid_reader: int) -> None:
         os.close(host_pid_reader)
         os.setsid()
         os.chdir("/")
+        if ctx.console is not None:
+            from ..terminal import init_console  # imported by the runtime before the fork
+
+            init_console(ctx.console, ctx.config["process"], dev_console=False)
+            ctx.console = None
         path, env = become_process(ctx, keep=status_fd, status="running")
         exec_process(ctx, str(status_fd), path, env)
     except BaseException as err:  # noqa: BLE001
