@@ -131,13 +131,18 @@ class RootfsBuilder:
         self.root_fd = -1
 
     # -- before pivot_root -------------------------------------------------------------
-    def prepare(self) -> None:
-        """Propagation, the rootfs bind mount, every configured mount, the devices."""
+    def prepare(self, own_mount_namespace: bool) -> None:
+        """Propagation, the rootfs bind mount, every configured mount, the devices.
+        Without a mount namespace of its own the container shares the caller's mounts:
+        their propagation is left alone, and the rootfs is bound onto itself only when it
+        must become read-only (otherwise it is chroot'ed as it is)."""
         linux = self.config.get("linux", {})
-        # our mounts must not reach the host: everything slave first (runc's default);
-        # linux.rootfsPropagation is applied to the container's "/" after pivot_root
-        _shim.mount(None, "/", None, _shim.MS_SLAVE | _shim.MS_REC)
-        _shim.mount(self.rootfs, self.rootfs, None, _shim.MS_BIND | _shim.MS_REC)
+        if own_mount_namespace:
+            # our mounts must not reach the host: everything slave first (runc's default);
+            # linux.rootfsPropagation is applied to the container's "/" after pivot_root
+            _shim.mount(None, "/", None, _shim.MS_SLAVE | _shim.MS_REC)
+        if own_mount_namespace or self.config["root"].get("readonly"):
+            _shim.mount(self.rootfs, self.rootfs, None, _shim.MS_BIND | _shim.MS_REC)
         self.root_fd = os.open(self.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         mounts = self.config.get("mounts", [])
         for index, mount in enumerate(mounts):

@@ -137,7 +137,7 @@ def test_inheritable_capabilities_exactly_as_configured(runtime, running):
 def test_without_a_mount_namespace_sees_the_container_root(runtime, make_bundle):
     """The container shares the host's mounts (its /proc is the host's, bound by the test):
     the exec'd process is chrooted where the init is."""
-    b = make_bundle(["sleep", "1000"], mounts=[],
+    b = make_bundle(["sleep", "1000"], mounts=[], root={"readonly": False},
                     linux={"namespaces": [{"type": "pid"}, {"type": "uts"}],
                            "maskedPaths": None, "readonlyPaths": None})
     proc = b.rootfs / "proc"
@@ -150,8 +150,8 @@ def test_without_a_mount_namespace_sees_the_container_root(runtime, make_bundle)
         init_uts = Path(f"/proc/{init}/ns/uts").readlink().name
         runtime.delete(b.id, force=True)
     finally:
-        # ociruntime's create leaves its rootfs bind mount behind without a mount namespace
-        # (a create bug, reported): unmount it with the test's /proc bind under it
+        # the test's /proc bind, and runc's rootfs bind mount, which runc leaves behind
+        # when the container has no mount namespace
         _unmount_all_under(b.rootfs)
     assert cp.returncode == 0, cp.stderr
     *listing, uts = cp.stdout.split()

@@ -154,7 +154,7 @@ def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
 
     builder = RootfsBuilder(config, ctx.bundle, ctx.rootfs, ctx.cgroup.mount_sources(),
                             "user" in requested, ctx.idmapped_trees)
-    builder.prepare()
+    builder.prepare("mount" in requested)
     channel.send("hooks")
     channel.recv("continue")
     run_hooks(config, "createContainer", _hook_state(ctx, "creating"))
