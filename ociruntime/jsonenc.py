@@ -1,10 +1,42 @@
-"""JSON output without the ``json`` module, for the commands engines call most (``state``).
+"""JSON without the ``json`` module, for the commands engines call most (``state``, ``create``).
 
 ``import json`` also imports ``re`` (its decoder and encoder compile patterns at import),
 a third of what ``state`` costs.  The state document holds only strings, integers, booleans,
-None, lists and dicts, which this encodes exactly as ``json.dumps(value, indent=...)`` does
-(tests/test_jsonenc.py compares the two).
+None, lists and dicts, which ``dumps`` encodes exactly as ``json.dumps(value, indent=...)``
+does; ``loads`` parses a valid document with the C scanner ``json`` itself uses, and hands
+anything else to ``json.loads`` to explain (tests/test_jsonenc.py compares them).
 """
+
+_JSON_SPACE = " \t\n\r"
+
+
+class _ScannerContext:
+    """The attributes _json's scanner reads from a json.JSONDecoder: json.loads's defaults."""
+
+    def __init__(self):
+        self.strict = True
+        self.object_hook = self.object_pairs_hook = None
+        self.parse_float, self.parse_int = float, int
+        self.parse_constant = {"NaN": float("nan"), "Infinity": float("inf"),
+                               "-Infinity": float("-inf")}.__getitem__
+        self.memo = {}
+
+
+def loads(data: bytes | str):
+    """``json.loads(data)``; json itself is imported only to report an invalid document."""
+    import _json
+
+    try:
+        text = (data.decode() if isinstance(data, bytes) else data).strip(_JSON_SPACE)
+        if not text.startswith("\ufeff"):
+            value, end = _json.make_scanner(_ScannerContext())(text, 0)
+            if end == len(text):
+                return value
+    except Exception:  # noqa: BLE001 - json.loads below says what is wrong
+        pass
+    import json
+
+    return json.loads(data)
 
 _ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r",
             0x09: "\\t"}

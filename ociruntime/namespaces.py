@@ -160,12 +160,15 @@ def _set_time_offsets(offsets: dict) -> None:
 
 def bring_up_loopback() -> None:
     """A new network namespace has only ``lo``, and it is down: bring it up."""
+    import _socket
     import fcntl
-    import socket
     import struct
 
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
+    try:
         request = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(sock, siocgifflags, request))[1]
         fcntl.ioctl(sock, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
+    finally:
+        sock.close()

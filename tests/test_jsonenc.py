@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from ociruntime.jsonenc import dumps
+from ociruntime.jsonenc import dumps, loads
 
 SAMPLES = [
     None, True, False, 0, -1, 2**63, "", "plain", 'quo"te', "back\\slash", "tab\tnew\nline\r",
@@ -50,3 +50,29 @@ def test_random_documents():
 def test_refuses_what_json_would_encode_differently():
     with pytest.raises(TypeError):
         dumps(1.5)
+
+
+# --- loads ---------------------------------------------------------------------------
+
+PARSE_SAMPLES = [
+    '{"a": [1, -2.5e3, true, false, null, "x\\u00e9\\ud83d\\ude00"]}', " 3 ", "\n[]\t",
+    "[NaN, Infinity, -Infinity]", '{"dup": 1, "dup": 2}', '"\\"\\\\\\/\\b\\f\\n\\r\\t"',
+    b'{"bytes": {"nested": [[], {}]}}', '"é"'.encode("utf-16"),
+]
+BAD_SAMPLES = ["{", '{"a": {', '{"a": [1, {"b"', "", "[1,]", "\ufeff{}", b"\xff", '{"a":1} x', '"a\tb"', "[1] [2]", "nul"]
+
+
+@pytest.mark.parametrize("text", PARSE_SAMPLES, ids=repr)
+def test_loads_same_as_json_loads(text):
+    expected = json.loads(text)
+    got = loads(text)
+    assert repr(got) == repr(expected) and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("text", BAD_SAMPLES, ids=repr)
+def test_loads_errors_are_json_loads_errors(text):
+    with pytest.raises(ValueError) as expected:
+        json.loads(text)
+    with pytest.raises(ValueError) as got:
+        loads(text)
+    assert (type(got.value), str(got.value)) == (type(expected.value), str(expected.value))

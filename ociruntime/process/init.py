@@ -11,7 +11,7 @@ import errno
 import os
 import resource
 import signal
-import socket
+import _socket
 import stat
 
 from .. import _shim, namespaces
@@ -51,11 +51,11 @@ class InitContext:
         #: the init's PID as the runtime sees it (for a seccomp agent)
         self.host_pid = 0
         #: the socket ``start`` connects to, bound by the runtime (see parent.py)
-        self.listener: socket.socket | None = None
+        self.listener: _socket.socket | None = None
         #: mount index -> detached idmapped tree, prepared by the runtime (idmap.py)
         self.idmapped_trees: dict[int, int] = {}
         #: process.terminal: the connected console socket the pty master goes to
-        self.console: socket.socket | None = None
+        self.console = None  # a connected socket.socket
 
 
 def intermediate(channel: Channel, ctx: InitContext) -> None:
@@ -121,7 +121,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
             exec_process(ctx, f"w{listener.fileno()}", path, env)
         channel.send("ready")
         channel.close()
-        connection, _ = listener.accept()
+        connection = _socket.socket(fileno=listener._accept()[0])
         listener.close()
         run_hooks(ctx.config, "startContainer", _hook_state(ctx, "created"))
         path, env = become_process(ctx, keep=connection.fileno(), status="running")
@@ -137,7 +137,7 @@ def _init(channel: Channel, ctx: InitContext) -> None:
     os._exit(1)
 
 
-def _prepare(channel: Channel, ctx: InitContext) -> socket.socket:
+def _prepare(channel: Channel, ctx: InitContext) -> _socket.socket:
     """Everything before ``start``; returns the socket ``start`` will connect to."""
     config = ctx.config
     os.setsid()

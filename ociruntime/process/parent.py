@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import _socket
 import signal
-import socket
 
 from .. import _shim, namespaces
 from ..errors import OCIError, ProcessError
@@ -38,11 +38,11 @@ def sealed_trampoline() -> int:
     return memfd
 
 
-def start_listener(state_dir: str) -> socket.socket:
+def start_listener(state_dir: str) -> _socket.socket:
     """The socket the init waits on for ``start``.  Bound here, by the runtime: in a user
     namespace the init may not create files in the state dir.  Reached through an fd of
     the directory, as socket paths are limited to 107 bytes."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     directory = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         listener.bind(f"/proc/self/fd/{directory}/{INIT_SOCKET}")

@@ -9,23 +9,23 @@ runtime-namespace hooks are done).
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket
+import marshal
 
 from ..errors import ProcessError
 
 
 class Channel:
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: _socket.socket):
         self.sock = sock
 
     @staticmethod
     def pair() -> tuple["Channel", "Channel"]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         return Channel(a), Channel(b)
 
     def send(self, kind: str, **fields) -> None:
-        self.sock.send(json.dumps({"type": kind, **fields}).encode())
+        self.sock.send(marshal.dumps({"type": kind, **fields}))
 
     def recv(self, expected: str) -> dict:
         """The next message, which must be ``expected``; an ``error`` message or the peer
@@ -33,7 +33,7 @@ class Channel:
         data = self.sock.recv(65536)
         if not data:
             raise ProcessError("container init exited unexpectedly")
-        message = json.loads(data)
+        message = marshal.loads(data)
         if message["type"] == "error":
             raise ProcessError(message["message"])
         if message["type"] != expected:

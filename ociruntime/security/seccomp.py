@@ -34,7 +34,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import socket
 
 from .. import SPEC_VERSION
 from ..errors import ConfigError, NotSupportedError, OCIError
@@ -155,7 +154,7 @@ class Filter:
         self.listener_path = listener_path
         #: the connection to the agent (made before pivot_root) and the container process
         #: state to send with the fd (see ``prepare_notify``)
-        self.listener: socket.socket | None = None
+        self.listener = None  # the agent's connected socket (SCMP_ACT_NOTIFY)
         self.message = b""
 
     def release(self) -> None:
@@ -288,6 +287,8 @@ def connect_listener(seccomp_filter: Filter) -> None:
     """With SCMP_ACT_NOTIFY: connects to the agent's socket (in the init, before pivot_root)."""
     if not seccomp_filter.notify:
         return
+    import socket  # only here: before pivot_root, so load() finds it after
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(seccomp_filter.listener_path)
@@ -321,6 +322,8 @@ def load(seccomp_filter: Filter) -> None:
     fd = _lib.seccomp_notify_fd(seccomp_filter.ctx)
     if fd < 0:
         raise _fail(fd, "linux.seccomp: getting the notify fd")
+    import socket  # already loaded by connect_listener
+
     sock, seccomp_filter.listener = seccomp_filter.listener, None
     try:
         socket.send_fds(sock, [seccomp_filter.message], [fd])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from ..errors import ConfigError
+from ..jsonenc import loads
 
 
 class Bundle:
@@ -34,7 +34,7 @@ def load_bundle(path: str) -> Bundle:
     except OSError as err:
         raise ConfigError(f"{config_path}: {err.strerror}") from None
     try:
-        config = json.loads(raw)
+        config = loads(raw)
     except ValueError as err:
         raise ConfigError(f"config.json: invalid JSON: {err}") from None
     validate_config(config)

@@ -11,10 +11,10 @@ only needed to explain what is wrong, or where the lean checker cannot decide.
 """
 
 import functools
-import json
 import os
 
 from ..errors import ConfigError, OCIError
+from ..jsonenc import dumps, loads
 
 CONFIG_SCHEMA = "config-schema.json"
 STATE_SCHEMA = "state-schema.json"
@@ -78,7 +78,7 @@ def _validator(name: str):
     path = _schema_path(name)
     try:
         with open(path, encoding="utf-8") as f:
-            schema = json.load(f)
+            schema = loads(f.read())
     except (OSError, ValueError) as e:
         raise OCIError(f"{path}: cannot load schema: {e}") from None
     cls = jsonschema.validators.validator_for(schema)
@@ -95,7 +95,7 @@ def _format_path(path, root_label: str) -> str:
         elif part.isidentifier():
             out += f".{part}" if out else part
         else:
-            out += f"[{json.dumps(part)}]"
+            out += f"[{dumps(part)}]"
     return out or root_label
 
 
@@ -135,7 +135,7 @@ def _quick_checker(name: str):
     path = _schema_path(name)
     try:
         with open(path, encoding="utf-8") as f:
-            return Checker(json.load(f))
+            return Checker(loads(f.read()))
     except (OSError, ValueError) as e:
         raise OCIError(f"{path}: cannot load schema: {e}") from None
 
