@@ -675,3 +675,35 @@ def test_valid_config_does_not_need_jsonschema():
             "print('jsonschema' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# --- the lean checker's pattern tests agree with re.search -----------------------------
+
+def _pattern_corpus():
+    import itertools
+    import random
+
+    fixed = ["", "\n", "1.0.0", "1.0.0\n", "1.0.0\n\n", "01.0.0", "1.0", "1.0.0-", "1.0.0-rc.1",
+             "1.0.0-0.3.7", "1.0.0-01", "1.0.0-x-y.-z", "1.0.0+build.1", "1.0.0+", "1.0.0+a..b",
+             "1.0.0-alpha+001", "1.2.3-rc1+build-5.x", "1.0.0+a+b", "1.0.0-é", "١.0.0",
+             "0-3,7", "0-3,", ",1", "1--2", "1-2-3", "12", "CAP_SYS_ADMIN", "CAP_", "cap_x", "CAP_X\n",
+             "CAP_X\nY", "RLIMIT_NOFILE", "RLIMIT_N0", "MB:0=20", "MB:0=20\nx", "L3:0=f", "2MB",
+             "0MB", "1GB", "10KB", "2mB", "1B", "rwm", "rx", "/abs", "rel", "K=v", "=v", "K", "a\n=b",
+             "PATH=/bin"]
+    rng = random.Random(11)
+    alphabet = "0123456789.-+,=/:\nACPMBKGTEIRLMTrwmxé_"
+    fuzz = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(10))) for _ in range(3000)]
+    semver_like = [".".join(p) for p in itertools.product(["0", "1", "01", "a", ""], repeat=3)]
+    return fixed + fuzz + semver_like + [s + "-" + t for s in ("1.2.3",) for t in ("a.0", "0a", "-", "00")]
+
+
+def test_pattern_tests_agree_with_re_search():
+    import re
+
+    from ociruntime.spec.quickcheck import _PREFIX, _WHOLE, pattern_test
+
+    corpus = _pattern_corpus()
+    for pattern in [*_WHOLE, *_PREFIX]:
+        test = pattern_test(pattern)
+        for text in corpus:
+            assert test(text) == (re.search(pattern, text) is not None), (pattern, text)

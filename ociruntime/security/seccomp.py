@@ -32,11 +32,11 @@ the trampoline makes later (listed above) are answered by the agent like any oth
 from __future__ import annotations
 
 import errno
-import json
 import os
 
 from .. import SPEC_VERSION
 from ..errors import ConfigError, NotSupportedError, OCIError
+from ..jsonenc import dumps
 
 ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP",
            "SCMP_ACT_ERRNO", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY")
@@ -307,7 +307,7 @@ def prepare_notify(seccomp_filter: Filter, seccomp: dict, state: dict) -> None:
     message = {"ociVersion": SPEC_VERSION, "fds": ["seccompFd"], "pid": state["pid"], "state": state}
     if seccomp.get("listenerMetadata"):
         message["metadata"] = seccomp["listenerMetadata"]
-    seccomp_filter.message = json.dumps(message).encode()
+    seccomp_filter.message = dumps(message).encode()
 
 
 def load(seccomp_filter: Filter) -> None:

@@ -8,7 +8,7 @@ keyword this module does not implement, so it never guesses).  tests/test_schema
 that both agree on every valid and invalid document there.
 """
 
-import re
+from collections.abc import Callable
 
 #: keywords that only annotate and never affect validity
 _ANNOTATIONS = {"$schema", "$id", "title", "description", "x-messages", "$comment", "default",
@@ -53,7 +53,7 @@ def _equal(a, b) -> bool:
 class Checker:
     def __init__(self, schema: dict):
         self.root = schema
-        self.patterns: dict[str, re.Pattern] = {}
+        self.patterns: dict[str, Callable[[str], bool]] = {}
 
     def valid(self, instance) -> bool:
         """True/False; raises Unknown when the schema needs what is not implemented."""
@@ -64,9 +64,9 @@ class Checker:
             raise Unknown(ref)
         return self.root["$defs"][ref[8:]]
 
-    def _pattern(self, pattern: str) -> re.Pattern:
+    def _pattern(self, pattern: str) -> Callable[[str], bool]:
         if pattern not in self.patterns:
-            self.patterns[pattern] = re.compile(pattern)
+            self.patterns[pattern] = pattern_test(pattern)
         return self.patterns[pattern]
 
     def _valid(self, value, schema) -> bool:
@@ -133,7 +133,7 @@ def _k_min_length(c, v, arg, _s):
 
 
 def _k_pattern(c, v, arg, _s):
-    return not isinstance(v, str) or c._pattern(arg).search(v) is not None
+    return not isinstance(v, str) or c._pattern(arg)(v)
 
 
 def _k_enum(c, v, arg, _s):
@@ -177,3 +177,74 @@ _KEYWORDS = {
     "pattern": _k_pattern, "enum": _k_enum, "const": _k_const, "minimum": _k_minimum,
     "maximum": _k_maximum, "anyOf": _k_any_of, "allOf": _k_all_of, "if": _k_if,
 }
+
+
+# -- "pattern" ----------------------------------------------------------------------------
+# Compiling our schemas' regular expressions (and importing re) costs more than the rest of
+# the check, so the patterns the schemas use are answered by plain string tests, exactly as
+# re.search does (``$`` also matches before one final newline); any other pattern falls
+# back to re.  tests/test_schema.py compares both on many strings.
+_DIGITS = frozenset("0123456789")
+_ALNUM_HYPHEN = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
+_UPPER_UNDERSCORE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+
+
+def _number(text: str) -> bool:
+    """0 or [1-9][0-9]*"""
+    return bool(text) and set(text) <= _DIGITS and (text == "0" or text[0] != "0")
+
+
+def _semver(text: str) -> bool:
+    """SemVer 2.0.0: X.Y.Z, then -prerelease (numbers or identifiers), then +build."""
+    main, plus, build = text.partition("+")
+    if plus and not all(part and set(part) <= _ALNUM_HYPHEN for part in build.split(".")):
+        return False
+    core, dash, pre = main.partition("-")
+    if dash and not all(_number(part) or (part and set(part) <= _ALNUM_HYPHEN
+                                          and not set(part) <= _DIGITS)
+                        for part in pre.split(".")):
+        return False
+    numbers = core.split(".")
+    return len(numbers) == 3 and all(_number(n) for n in numbers)
+
+
+def _cpu_list(text: str) -> bool:
+    """"" or ranges like 0-3,7"""
+    return text == "" or all(
+        all(bound and set(bound) <= _DIGITS for bound in part.split("-")) and part.count("-") <= 1
+        for part in text.split(","))
+
+
+def _page_size(text: str) -> bool:
+    return (len(text) >= 3 and text[-1] == "B" and text[-2] in "KMGTPE"
+            and _number(text[:-2]) and text[0] != "0")
+
+
+_WHOLE = {  # ^...$ patterns: tests of the whole string
+    "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+    "(\\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$": _semver,
+    "^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$": _cpu_list,
+    "^CAP_[A-Z0-9_]+$": lambda t: t[:4] == "CAP_" and len(t) > 4
+                                  and set(t[4:]) <= _UPPER_UNDERSCORE | _DIGITS,
+    "^RLIMIT_[A-Z_]+$": lambda t: t[:7] == "RLIMIT_" and len(t) > 7 and set(t[7:]) <= _UPPER_UNDERSCORE,
+    "^MB:[^\\n]*$": lambda t: t[:3] == "MB:" and "\n" not in t,
+    "^[^\\n]*$": lambda t: "\n" not in t,
+    "^[rwm]*$": lambda t: set(t) <= {"r", "w", "m"},
+    "^[1-9][0-9]*[KMGTPE]B$": _page_size,
+}
+_PREFIX = {  # patterns without $: tests of the start of the string
+    "^/": lambda t: t[:1] == "/",
+    "^[^=]+=": lambda t: t.find("=") > 0,
+}
+
+
+def pattern_test(pattern: str) -> Callable[[str], bool]:
+    """A function answering ``re.search(pattern, text) is not None``."""
+    if pattern in _PREFIX:
+        return _PREFIX[pattern]
+    if pattern in _WHOLE:
+        whole = _WHOLE[pattern]
+        return lambda text: whole(text) or (text[-1:] == "\n" and whole(text[:-1]))
+    import re
+
+    return re.compile(pattern).search
