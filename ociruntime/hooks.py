@@ -21,9 +21,9 @@ def run_hooks(config: dict, kind: str, state: dict, warn=None) -> None:
     hooks = config.get("hooks", {}).get(kind) or []
     if not hooks:
         return
-    import json
+    from .jsonenc import dumps  # json itself cannot be loaded in the container (startContainer)
 
-    stdin = json.dumps(state).encode()
+    stdin = dumps(state).encode()
     for index, hook in enumerate(hooks):
         try:
             _run_one(hook, stdin)
