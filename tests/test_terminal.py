@@ -81,6 +81,17 @@ def read_until_closed(fd):
         out += data
 
 
+def start_and_read(runtime, bundle, console):
+    """create with the console socket, start, and everything the process writes."""
+    runtime.create(bundle, "--console-socket", console.path)
+    _, (master,) = console.receive()
+    try:
+        runtime.start(bundle.id)
+        return read_until_closed(master)
+    finally:
+        os.close(master)
+
+
 def holders_of(pid, predicate):
     """The fds of process ``pid`` whose link target satisfies ``predicate``."""
     found = []
@@ -131,14 +142,7 @@ def test_console_socket_gets_the_pty_master(runtime, make_bundle, console):
 def test_terminal_belongs_to_the_process_user(runtime, make_bundle, console):
     b = terminal_bundle(make_bundle, "stat -L -c %u /proc/self/fd/0",
                         process={"user": {"uid": 1000, "gid": 1000}})
-    runtime.create(b, "--console-socket", console.path)
-    _, (master,) = console.receive()
-    try:
-        runtime.start(b.id)
-        out = read_until_closed(master)
-    finally:
-        os.close(master)
-    assert out.strip() == "1000"
+    assert start_and_read(runtime, b, console).strip() == "1000"
 
 
 def test_terminal_in_a_user_namespace(runtime, make_bundle, console):
@@ -146,13 +150,7 @@ def test_terminal_in_a_user_namespace(runtime, make_bundle, console):
     b = terminal_bundle(make_bundle, "tty; stat -c '%t %u' /dev/console; id -u",
                         linux={"uidMappings": maps, "gidMappings": maps})
     b.set_namespaces("pid", "network", "ipc", "uts", "mount", "user")
-    runtime.create(b, "--console-socket", console.path)
-    _, (master,) = console.receive()
-    try:
-        runtime.start(b.id)
-        out = read_until_closed(master)
-    finally:
-        os.close(master)
+    out = start_and_read(runtime, b, console)
     tty, console_owner, uid = out.replace("\r", "").splitlines()
     assert tty.startswith("/dev/pts/") and console_owner == f"{PTS_MAJOR:x} 0" and uid == "0", out
 
