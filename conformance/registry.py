@@ -64,6 +64,18 @@ def case(case_id, section, level="MUST", deviations=None):
     return register
 
 
+def process_case(case_id, section, summary, process, *checks, level="MUST"):
+    """A case that only sets fields of the default config's ``process`` and expects the
+    in-container checker's ``checks`` to pass."""
+    def run(t):
+        b = t.bundle()
+        b.process.update(process)
+        t.check(b, *checks)
+
+    run.__doc__ = summary
+    case(case_id, section, level)(run)
+
+
 def load_cases():
     """Import every module of conformance.cases; returns the cases in
     registration order."""

@@ -3,7 +3,7 @@ noNewPrivileges, oomScoreAdj, terminal, LSM labels)."""
 
 import os
 
-from ..registry import case
+from ..registry import case, process_case
 from .common import CHECKER, cap_mask
 
 # -- args, env, cwd -------------------------------------------------------------
@@ -47,70 +47,42 @@ def _(t):
     t.verdict(b.output(), b)
 
 
-@case("process.cwd", "config.md#process")
-def _(t):
-    "The process runs in `cwd`."
-    b = t.bundle()
-    b.process["cwd"] = "/mnt/ro"
-    t.check(b, "cwd=/mnt/ro")
+process_case("process.cwd", "config.md#process",
+             "The process runs in `cwd`.",
+             {"cwd": "/mnt/ro"}, "cwd=/mnt/ro")
 
-
-@case("process.cwd-tmpfs", "config.md#process")
-def _(t):
-    "`cwd` may be inside a mount of the config (resolved after the mounts)."
-    b = t.bundle()
-    b.process["cwd"] = "/tmp"
-    t.check(b, "cwd=/tmp")
+process_case("process.cwd-tmpfs", "config.md#process",
+             "`cwd` may be inside a mount of the config (resolved after the mounts).",
+             {"cwd": "/tmp"}, "cwd=/tmp")
 
 
 # -- user -----------------------------------------------------------------------
 
-@case("process.user-uid", "config.md#posix-platform-user")
-def _(t):
-    "The process runs with `user.uid` (real, effective and saved)."
-    b = t.bundle()
-    b.process["user"] = {"uid": 1000, "gid": 1000}
-    t.check(b, "uid=1000")
+process_case("process.user-uid", "config.md#posix-platform-user",
+             "The process runs with `user.uid` (real, effective and saved).",
+             {"user": {"uid": 1000, "gid": 1000}}, "uid=1000")
 
+process_case("process.user-gid", "config.md#posix-platform-user",
+             "The process runs with `user.gid` (real, effective and saved).",
+             {"user": {"uid": 1000, "gid": 100}}, "gid=100")
 
-@case("process.user-gid", "config.md#posix-platform-user")
-def _(t):
-    "The process runs with `user.gid` (real, effective and saved)."
-    b = t.bundle()
-    b.process["user"] = {"uid": 1000, "gid": 100}
-    t.check(b, "gid=100")
+process_case("process.user-additional-gids", "config.md#posix-platform-user",
+             "`additionalGids` are the process's supplementary groups.",
+             {"user": {"uid": 1000, "gid": 1000, "additionalGids": [5, 100, 4242]}},
+             "groups=5,100,4242")
 
+process_case("process.user-root-additional-gids", "config.md#posix-platform-user",
+             "`additionalGids` are set for uid 0 too.",
+             {"user": {"uid": 0, "gid": 0, "additionalGids": [5, 100]}},
+             "groups=5,100", "uid=0", "gid=0")
 
-@case("process.user-additional-gids", "config.md#posix-platform-user")
-def _(t):
-    "`additionalGids` are the process's supplementary groups."
-    b = t.bundle()
-    b.process["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5, 100, 4242]}
-    t.check(b, "groups=5,100,4242")
+process_case("process.user-umask", "config.md#posix-platform-user",
+             "`umask` is the process's umask.",
+             {"user": {"uid": 0, "gid": 0, "umask": 0o077}}, "umask=0077")
 
-
-@case("process.user-root-additional-gids", "config.md#posix-platform-user")
-def _(t):
-    "`additionalGids` are set for uid 0 too."
-    b = t.bundle()
-    b.process["user"] = {"uid": 0, "gid": 0, "additionalGids": [5, 100]}
-    t.check(b, "groups=5,100", "uid=0", "gid=0")
-
-
-@case("process.user-umask", "config.md#posix-platform-user")
-def _(t):
-    "`umask` is the process's umask."
-    b = t.bundle()
-    b.process["user"] = {"uid": 0, "gid": 0, "umask": 0o077}
-    t.check(b, "umask=0077")
-
-
-@case("process.user-umask-zero", "config.md#posix-platform-user")
-def _(t):
-    "`umask` 0 is applied (not taken for unset)."
-    b = t.bundle()
-    b.process["user"] = {"uid": 0, "gid": 0, "umask": 0}
-    t.check(b, "umask=0000")
+process_case("process.user-umask-zero", "config.md#posix-platform-user",
+             "`umask` 0 is applied (not taken for unset).",
+             {"user": {"uid": 0, "gid": 0, "umask": 0}}, "umask=0000")
 
 
 @case("process.user-umask-unset-inherited", "config.md#posix-platform-user", "SHOULD",
@@ -130,12 +102,10 @@ def _(t):
 
 # -- rlimits --------------------------------------------------------------------
 
-@case("process.rlimits-nofile", "config.md#posix-process")
-def _(t):
-    "An rlimit's `soft` and `hard` are what getrlimit returns in the container."
-    b = t.bundle()
-    b.process["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 2048}]
-    t.check(b, "rlimit=NOFILE:512:2048")
+process_case("process.rlimits-nofile", "config.md#posix-process",
+             "An rlimit's `soft` and `hard` are what getrlimit returns in the container.",
+             {"rlimits": [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 2048}]},
+             "rlimit=NOFILE:512:2048")
 
 
 @case("process.rlimits-several", "config.md#posix-process")
@@ -150,12 +120,10 @@ def _(t):
             "rlimit=NOFILE:100:200")
 
 
-@case("process.rlimits-lowered-hard", "config.md#posix-process")
-def _(t):
-    "A hard limit below the runtime's own is applied (lowering needs no privilege)."
-    b = t.bundle()
-    b.process["rlimits"] = [{"type": "RLIMIT_STACK", "soft": 1048576, "hard": 4194304}]
-    t.check(b, "rlimit=STACK:1048576:4194304")
+process_case("process.rlimits-lowered-hard", "config.md#posix-process",
+             "A hard limit below the runtime's own is applied (lowering needs no privilege).",
+             {"rlimits": [{"type": "RLIMIT_STACK", "soft": 1048576, "hard": 4194304}]},
+             "rlimit=STACK:1048576:4194304")
 
 
 @case("process.rlimits-invalid-type-error", "config.md#posix-process")
@@ -258,28 +226,17 @@ def _(t):
 
 # -- noNewPrivileges, oomScoreAdj ----------------------------------------------------
 
-@case("process.no-new-privileges-true", "config.md#linux-process")
-def _(t):
-    "`noNewPrivileges: true` sets no_new_privs."
-    b = t.bundle()
-    b.process["noNewPrivileges"] = True
-    t.check(b, "nnp=1")
+process_case("process.no-new-privileges-true", "config.md#linux-process",
+             "`noNewPrivileges: true` sets no_new_privs.",
+             {"noNewPrivileges": True}, "nnp=1")
 
+process_case("process.no-new-privileges-false", "config.md#linux-process",
+             "`noNewPrivileges: false` leaves no_new_privs unset.",
+             {"noNewPrivileges": False}, "nnp=0")
 
-@case("process.no-new-privileges-false", "config.md#linux-process")
-def _(t):
-    "`noNewPrivileges: false` leaves no_new_privs unset."
-    b = t.bundle()
-    b.process["noNewPrivileges"] = False
-    t.check(b, "nnp=0")
-
-
-@case("process.oom-score-adj", "config.md#linux-process")
-def _(t):
-    "`oomScoreAdj` MUST be written to oom_score_adj."
-    b = t.bundle()
-    b.process["oomScoreAdj"] = 345
-    t.check(b, "oom=345")
+process_case("process.oom-score-adj", "config.md#linux-process",
+             "`oomScoreAdj` MUST be written to oom_score_adj.",
+             {"oomScoreAdj": 345}, "oom=345")
 
 
 @case("process.oom-score-adj-negative", "config.md#linux-process")
@@ -345,19 +302,13 @@ def _(t):
     run_tty(t, tty_bundle(t, "stat=/dev/console:c:*:*:*:136:*"))
 
 
-@case("process.terminal-false", "config.md#process")
-def _(t):
-    "`terminal: false`: stdin, stdout and stderr are not terminals."
-    b = t.bundle()
-    t.check(b, "notty=0", "notty=1", "notty=2")
+process_case("process.terminal-false", "config.md#process",
+             "`terminal: false`: stdin, stdout and stderr are not terminals.",
+             {}, "notty=0", "notty=1", "notty=2")
 
-
-@case("process.console-size-ignored-without-terminal", "config.md#process")
-def _(t):
-    "`consoleSize` MUST be ignored when `terminal` is false."
-    b = t.bundle()
-    b.process["consoleSize"] = {"height": 10, "width": 10}
-    t.check(b, "notty=1")
+process_case("process.console-size-ignored-without-terminal", "config.md#process",
+             "`consoleSize` MUST be ignored when `terminal` is false.",
+             {"consoleSize": {"height": 10, "width": 10}}, "notty=1")
 
 
 # -- LSM labels (features the host may lack) ---------------------------------------
