@@ -302,6 +302,9 @@ def test_events_reports_an_oom_kill(runtime, make_bundle, oci):
     wait_for(lambda: events.stdout.strip(), timeout=TIMEOUT, what="events to run")
     runtime.run("start", b.id, check=True, timeout=TIMEOUT)
     runtime.wait_status(b.id, "stopped", timeout=TIMEOUT)
+    # deleting removes the cgroup: first let events report what it holds
+    wait_for(lambda: '"type":"oom"' in events.stdout.replace(" ", ""), timeout=TIMEOUT,
+             what="the oom event")
     runtime.delete(b.id)
     assert events.wait(timeout=TIMEOUT) == 0, events.stderr
     lines = [json.loads(line) for line in events.stdout.splitlines()]
