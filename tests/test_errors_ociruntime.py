@@ -86,3 +86,12 @@ def test_features_report_the_hosts_security_modules(runtime):
     assert doc["apparmor"]["enabled"] is _APPARMOR_ON
     assert doc["selinux"]["enabled"] is _SELINUX_ON
     assert doc["intelRdt"]["enabled"] is False
+
+
+def test_systemd_cgroup_driver_refused_saying_why(runtime, make_bundle):
+    b = make_bundle(["true"])
+    cp = runtime.run("--systemd-cgroup", "create", "--bundle", b.path, b.id)
+    reason = ("the systemd cgroup driver is not implemented: use the cgroupfs driver"
+              if os.path.isdir("/run/systemd/system") else "systemd is not running as init on this host")
+    assert cp.returncode != 0 and cp.stderr.strip() == f"ociruntime: --systemd-cgroup: {reason}"
+    assert runtime.state_entries() == []

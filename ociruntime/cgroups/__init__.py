@@ -146,7 +146,10 @@ def host_driver() -> str:
 def open_manager(config: dict, container_id: str, systemd: bool = False) -> Manager:
     """The manager for a new container, from ``linux.cgroupsPath`` (runc's path rules)."""
     if systemd:
-        raise NotSupportedError("--systemd-cgroup: systemd is not running as init on this host")
+        reason = ("the systemd cgroup driver is not implemented: use the cgroupfs driver"
+                  if os.path.isdir("/run/systemd/system") else
+                  "systemd is not running as init on this host")
+        raise NotSupportedError(f"--systemd-cgroup: {reason}")
     path = config.get("linux", {}).get("cgroupsPath") or ""
     if host_driver() == "v2":
         from .v2 import V2Manager
