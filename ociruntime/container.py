@@ -180,23 +180,22 @@ class Runtime:
         # the C module: socket.py's enum conversions cost a third of a `start`
         import _socket
 
-        cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+        from .unixaddr import at_path
+
+        path = os.path.join(container.directory, INIT_SOCKET)
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         try:
-            os.chdir(container.directory)
             try:
-                sock.connect(INIT_SOCKET)
+                at_path(path, sock.connect)
             except OSError as err:
                 raise ProcessError(f"container {container.id}: init is not waiting: {err.strerror}") from None
             finally:
-                os.unlink(INIT_SOCKET)
+                os.unlink(path)
             report = b""
             while chunk := sock.recv(4096):
                 report += chunk
         finally:
             sock.close()
-            os.fchdir(cwd)
-            os.close(cwd)
         if report:
             raise ProcessError(exec_failure(container.config["process"]["args"][0], report))
 

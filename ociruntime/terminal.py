@@ -165,21 +165,18 @@ def init_console(console: socket.socket, process: dict, dev_console: bool = True
 # -- the runtime's side -------------------------------------------------------------
 def connect_console_socket(path: str) -> socket.socket:
     """A connection to the engine's console socket (a host path).  Paths longer than a
-    sockaddr_un holds are reached through an fd of their directory."""
+    sockaddr_un holds are reached through an fd of their directory (unixaddr.py)."""
+    from .unixaddr import at_path
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    directory = -1
     try:
-        address = path
         if len(os.fsencode(path)) > 107:
-            directory = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            address = f"{fd_path(directory)}/{os.path.basename(path)}"
-        sock.connect(address)
+            at_path(path, sock.connect)
+        else:
+            sock.connect(path)
     except OSError as err:
         sock.close()
         raise OCIError(f"--console-socket {path}: connect: {err.strerror}") from None
-    finally:
-        if directory >= 0:
-            os.close(directory)
     return sock
 
 

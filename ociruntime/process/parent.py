@@ -12,6 +12,7 @@ from ..errors import OCIError, ProcessError
 from ..hooks import run_hooks
 from ..idmap import detached_trees
 from ..state import INIT_SOCKET
+from ..unixaddr import at_path
 from .init import InitContext, intermediate
 from .sync import Channel
 
@@ -41,17 +42,14 @@ def sealed_trampoline() -> int:
 def start_listener(state_dir: str) -> _socket.socket:
     """The socket the init waits on for ``start``.  Bound here, by the runtime: in a user
     namespace the init may not create files in the state dir.  Reached through an fd of
-    the directory, as socket paths are limited to 107 bytes."""
+    the directory (unixaddr.py)."""
     listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-    directory = os.open(state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        listener.bind(f"/proc/self/fd/{directory}/{INIT_SOCKET}")
+        at_path(os.path.join(state_dir, INIT_SOCKET), listener.bind)
         listener.listen(1)
     except BaseException:
         listener.close()
         raise
-    finally:
-        os.close(directory)
     return listener
 
 
