@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from . import _shim
 from .errors import ConfigError
+from .paths import write_on_procfs
 
 FLAGS = {
     "pid": _shim.CLONE_NEWPID,
@@ -107,19 +108,10 @@ def write_id_maps(pid: int, uids: list[dict], gids: list[dict], where: str = "li
         if not text:
             continue
         try:
-            _write_whole(f"/proc/{pid}/{name}_map", text)
+            write_on_procfs(f"/proc/{pid}/{name}_map", text)  # one write: maps go in whole
         except OSError as err:
             raise ConfigError(f"{where}.{name}Mappings: the kernel refused the map: "
                               f"{err.strerror} (overlapping or out-of-range?)") from None
-
-
-def _write_whole(path: str, text: str) -> None:
-    """One write(2): the kernel takes ID maps and time offsets only whole."""
-    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _check_joined_maps(linux: dict) -> None:
@@ -153,7 +145,7 @@ def _set_time_offsets(offsets: dict) -> None:
     text = "".join(f"{clock} {value.get('secs', 0)} {value.get('nanosecs', 0)}\n"
                    for clock, value in offsets.items())
     try:
-        _write_whole("/proc/self/timens_offsets", text)
+        write_on_procfs("/proc/self/timens_offsets", text)
     except OSError as err:
         raise ConfigError(f"linux.timeOffsets: the kernel refused the offsets: {err.strerror}") from None
 
