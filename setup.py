@@ -2,32 +2,22 @@
 
 import os
 import subprocess
+import sys
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_ext import build_ext
+
+build_scripts = Distribution().get_command_class("build_scripts")  # setuptools has no own one
 
 TRAMPOLINE_SOURCE = "csrc/exec_trampoline.c"
 TRAMPOLINE_NAME = "ociruntime-exec"
 COMMIT_FILE = "COMMIT"
+LAUNCHER_SOURCE = "csrc/launcher.c"
+LAUNCHER_FLAGS = ["-O2", "-s", "-static", "-Wall", "-Werror"]
 TRAMPOLINE_FLAGS = [
     "-Os", "-s", "-static", "-nostdlib", "-ffreestanding", "-fno-stack-protector",
     "-fno-builtin", "-fno-pie", "-no-pie", "-Wl,--build-id=none", "-Wall", "-Werror",
 ]
-
-
-def launcher() -> str:
-    """The ``ociruntime`` script: what pip would generate for an entry point, minus its
-    ``import re`` (10 ms of every runtime call).  pip points ``#!python`` at the install's
-    interpreter, so engines with an empty PATH run it fine.  It never writes bytecode: an
-    engine's call must not change the installed package (nor fail where it is read-only);
-    pip compiles it at install time.  (``#!python -B`` would not do: pip drops the flags.)"""
-    path = os.path.join("build", "launcher", "ociruntime")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="ascii") as f:
-        f.write("#!python\nimport sys\n\nsys.dont_write_bytecode = True\n"
-                "from ociruntime.commands import main  # noqa: E402\n\nmain()\n")
-    os.chmod(path, 0o755)
-    return path
 
 
 def source_commit() -> str:
@@ -54,6 +44,19 @@ class BuildWithTrampoline(build_ext):
             f.write(source_commit() + "\n")
 
 
+class BuildLauncher(build_scripts):
+    """The console script is compiled from csrc/launcher.c (why: see there), not copied: it
+    starts the interpreter with -I -S -B, which a pip-generated ``#!python`` script cannot."""
+
+    def run(self):
+        self.mkpath(self.build_dir)
+        if any(c in sys.executable for c in '"\\\n'):
+            raise RuntimeError(f"unsupported interpreter path {sys.executable!r}")
+        subprocess.check_call([os.environ.get("CC", "gcc"), *LAUNCHER_FLAGS,
+                               f'-DBUILD_PYTHON="{sys.executable}"', "-o",
+                               os.path.join(self.build_dir, "ociruntime"), LAUNCHER_SOURCE])
+
+
 setup(
     name="ociruntime",
     version="0.1.0",
@@ -66,7 +69,7 @@ setup(
     setup_requires=["cffi>=1.15"],
     install_requires=["cffi>=1.15", "click>=8.1", "jsonschema>=4.18"],
     cffi_modules=["csrc/build_shim.py:ffibuilder"],
-    cmdclass={"build_ext": BuildWithTrampoline},
-    scripts=[launcher()],
+    cmdclass={"build_ext": BuildWithTrampoline, "build_scripts": BuildLauncher},
+    scripts=[LAUNCHER_SOURCE],  # what build_scripts compiles into the ``ociruntime`` command
     zip_safe=False,
 )

@@ -22,7 +22,19 @@ def main(argv: list[str] | None = None) -> None:
 
         click_main(argv)
     else:
-        sys.exit(dispatch(*parsed))
+        _exit(dispatch(*parsed))
+
+
+def _exit(status: int) -> None:
+    """Ends the call once its output is flushed, without the interpreter's teardown (freeing
+    every module and object costs a few ms of each of the engine's calls, for nothing).
+    Nothing here needs a finalizer: files and locks are released by the kernel."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:
+        status = status or 1
+    os._exit(status)
 
 
 def dispatch(glob: dict, name: str, params: dict) -> int:

@@ -495,9 +495,9 @@ class Runtime:
 
 def _terminal_signals(master: int | None) -> tuple:
     """With a terminal to relay, SIGWINCH is the terminal's: relay() resizes the pty."""
-    import signal
+    import _signal
 
-    return () if master is None else (signal.SIGWINCH,)
+    return () if master is None else (_signal.SIGWINCH,)
 
 
 def _wait(pid: int, master: int | None) -> int:
@@ -515,13 +515,13 @@ def _wait(pid: int, master: int | None) -> int:
 def _forward_signals(pid: int, keep: tuple = ()) -> None:
     """In the foreground the runtime stands for the process: what it gets, ``pid`` gets
     (but the signals in ``keep``)."""
-    import signal
+    import _signal
 
-    forwarded = [s for s in signal.valid_signals()
-                 if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD, *keep)]
+    forwarded = [s for s in _signal.valid_signals()
+                 if s not in (_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD, *keep)]
     for sig in forwarded:
         try:
-            signal.signal(sig, lambda signum, _frame: os.kill(pid, signum))
+            _signal.signal(sig, lambda signum, _frame: os.kill(pid, signum))
         except (OSError, ValueError):
             pass
 

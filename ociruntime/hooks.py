@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
+import _signal  # the C module: signal.py builds enums at import (5 ms)
 
 from .errors import HookError
 
@@ -50,7 +50,7 @@ def _run_one(hook: dict, stdin: bytes) -> None:
     try:
         _, stderr = proc.communicate(stdin, timeout=hook.get("timeout"))
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, _signal.SIGKILL)
         proc.wait()
         raise HookError(f"timed out after {hook['timeout']}s") from None
     if proc.returncode != 0:
@@ -61,5 +61,7 @@ def _run_one(hook: dict, stdin: bytes) -> None:
 
 def _describe(returncode: int) -> str:
     if returncode < 0:
+        import signal  # its names, only for this message
+
         return f"signal {signal.Signals(-returncode).name}"
     return str(returncode)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
+import _signal
 
 from . import _shim
 from .errors import ConfigError, NotSupportedError, OCIError
@@ -108,11 +108,11 @@ def user_namespace(where: str, uids: list[dict], gids: list[dict]) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            _shim.prctl(_shim.PR_SET_PDEATHSIG, signal.SIGKILL)
+            _shim.prctl(_shim.PR_SET_PDEATHSIG, _signal.SIGKILL)
             _shim.unshare(_shim.CLONE_NEWUSER)
             os.write(ready_w, b"u")
             while True:
-                signal.pause()
+                _signal.pause()
         finally:
             os._exit(1)
     os.close(ready_w)
@@ -123,5 +123,5 @@ def user_namespace(where: str, uids: list[dict], gids: list[dict]) -> int:
         return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(ready_r)
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, _signal.SIGKILL)
         os.waitpid(pid, 0)

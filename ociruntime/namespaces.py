@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+
+TYPE_CHECKING = False  # typing and collections.abc cost ms at every call's start
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from . import _shim
 from .errors import ConfigError
@@ -154,13 +158,13 @@ def bring_up_loopback() -> None:
     """A new network namespace has only ``lo``, and it is down: bring it up."""
     import _socket
     import fcntl
-    import struct
 
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    name = b"lo".ljust(16, b"\0")  # struct ifreq: ifr_name[16], then ifr_flags (short)
     sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
     try:
-        request = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, siocgifflags, request))[1]
-        fcntl.ioctl(sock, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
+        reply = fcntl.ioctl(sock, siocgifflags, name + bytes(24))
+        flags = int.from_bytes(reply[16:18], sys.byteorder) | iff_up
+        fcntl.ioctl(sock, siocsifflags, name + flags.to_bytes(2, sys.byteorder) + bytes(22))
     finally:
         sock.close()

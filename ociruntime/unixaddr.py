@@ -5,7 +5,10 @@ directory instead (``/proc/self/fd/N/name``).  No imports beyond os: ``start`` u
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+
+TYPE_CHECKING = False  # typing and collections.abc cost ms at every call's start
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def at_path(path: str, action: Callable[[str], object]):

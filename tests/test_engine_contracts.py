@@ -111,32 +111,62 @@ def test_lifecycle_with_an_empty_environment(runtime, make_bundle):
     assert runtime.run("delete", b.id, env=env).returncode == 0
 
 
-def _installed_package(interpreter: str) -> Path:
-    cp = subprocess.run([interpreter, "-I", "-c", "import ociruntime; print(ociruntime.__path__[0])"],
-                        capture_output=True, text=True, check=True, timeout=DEFAULT_TIMEOUT)
-    return Path(cp.stdout.strip())
+def _relocated_install(tmp_path: Path, launcher: str) -> Path:
+    """A copy of the installed venv's layout under ``tmp_path``: bin/ with the launcher and
+    python3, site-packages with a bytecode-free copy of the package (the dependencies
+    linked).  Returns the package copy."""
+    installed = Path(os.path.realpath(launcher)).parent.parent
+    interpreter = installed / "bin" / "python3"
+    site = subprocess.run([interpreter, "-I", "-c", "import ociruntime, os; "
+                           "print(os.path.dirname(ociruntime.__path__[0]))"],
+                          capture_output=True, text=True, check=True, timeout=DEFAULT_TIMEOUT).stdout.strip()
+    relative_site = Path(site).relative_to(installed)
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    shutil.copy(os.path.realpath(launcher), tmp_path / "venv" / "bin" / "ociruntime")
+    (tmp_path / "venv" / "bin" / "python3").symlink_to(os.path.realpath(interpreter))
+    copy = tmp_path / "venv" / relative_site
+    copy.mkdir(parents=True)
+    for entry in Path(site).iterdir():
+        if entry.name != "ociruntime":
+            (copy / entry.name).symlink_to(entry)
+    shutil.copytree(Path(site) / "ociruntime", copy / "ociruntime",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return copy / "ociruntime"
 
 
 @pytest.mark.runtimes("ociruntime")
-def test_console_script_names_its_interpreter_and_writes_no_bytecode(runtime, tmp_path):
-    """The launcher runs with an empty environment (no PATH, no PYTHONDONTWRITEBYTECODE) and
-    writes no bytecode: proven on a copy of the installed package without any, which the
-    launcher's own code imports."""
-    launcher = Path(runtime.path).read_text()
-    interpreter = launcher.splitlines()[0].removeprefix("#!").strip()
-    assert os.path.isabs(interpreter) and os.access(interpreter, os.X_OK)
-    site = tmp_path / "site"
-    shutil.copytree(_installed_package(interpreter), site / "ociruntime",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+def test_console_script_is_relocatable_isolated_and_writes_no_bytecode(runtime, tmp_path):
+    """The launcher, reached through a symlink as /usr/local/bin/ociruntime is, runs the
+    interpreter of its own venv with an empty environment (no PATH), imports nothing from the
+    caller's directory (a root process must not run a planted ``ociruntime/`` there) and
+    writes no bytecode into the package."""
+    package = _relocated_install(tmp_path, runtime.path)
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "ociruntime").symlink_to(tmp_path / "venv" / "bin" / "ociruntime")
+    planted = tmp_path / "cwd" / "ociruntime"
+    planted.mkdir(parents=True)
+    (planted / "__init__.py").write_text("raise SystemExit('imported from the current directory')\n")
     for argv in (["--root", str(tmp_path / "root"), "state", "nosuch"], ["features"], ["--version"],
                  ["checkpoint", "--help"]):
-        code = (f"import sys; sys.path.insert(0, {str(site)!r}); sys.argv = ['ociruntime', *{argv!r}]; "
-                f"exec(compile({launcher!r}, {runtime.path!r}, 'exec'))")
-        cp = subprocess.run([interpreter, "-c", code], env={}, capture_output=True, text=True,
-                            timeout=DEFAULT_TIMEOUT)
+        cp = subprocess.run([tmp_path / "links" / "ociruntime", *argv], env={}, cwd=tmp_path / "cwd",
+                            capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
         assert cp.returncode in (0, 1) and "Traceback" not in cp.stderr, cp.stderr
+        assert "current directory" not in cp.stderr
         assert "ociruntime" in cp.stdout + cp.stderr
-    assert not list(site.rglob("__pycache__")), "the launcher wrote bytecode"
+    assert (package / "_shim.py").exists()
+    assert not list(package.rglob("__pycache__")), "the launcher wrote bytecode"
+
+
+@pytest.mark.runtimes("ociruntime")
+def test_console_script_uses_the_copy_it_was_started_from(runtime, tmp_path):
+    """Proof that the relocated launcher above ran the relocated package (not the installed
+    one): a marker in the copy's ``--version`` output shows up."""
+    package = _relocated_install(tmp_path, runtime.path)
+    init = package / "__init__.py"
+    init.write_text(init.read_text().replace('__version__ = "', '__version__ = "relocated-'))
+    cp = subprocess.run([tmp_path / "venv" / "bin" / "ociruntime", "--version"], env={},
+                        capture_output=True, text=True, timeout=DEFAULT_TIMEOUT, check=True)
+    assert "relocated-" in cp.stdout.splitlines()[0]
 
 
 @pytest.mark.parametrize("argv", [["create", "--bogus", "c1"], ["nosuchcommand", "c1"]],

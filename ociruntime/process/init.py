@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import resource
-import signal
+import _signal  # the C module: signal.py builds enums at import
 import _socket
 import stat
 
@@ -348,13 +348,13 @@ def _set_identity(process: dict, capability_sets: dict[str, int] | None, umask: 
 def _reset_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive exec, so restore every
     disposition and unblock everything before the process starts."""
-    for sig in signal.valid_signals():
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+    for sig in _signal.valid_signals():
+        if sig not in (_signal.SIGKILL, _signal.SIGSTOP):
             try:
-                signal.signal(sig, signal.SIG_DFL)
+                _signal.signal(sig, _signal.SIG_DFL)
             except (OSError, ValueError):
                 pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
 def _close_fds(preserve: int, keep: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import _socket
-import signal
+import _signal  # the C module: signal.py builds enums at import
 
 from .. import _shim, namespaces
 from ..errors import OCIError, ProcessError
@@ -108,7 +108,7 @@ class InitProcess:
                 channel.send("mapped")
             self.pid = channel.recv("pid")["pid"]
         except BaseException:
-            os.kill(intermediate_pid, signal.SIGKILL)
+            os.kill(intermediate_pid, _signal.SIGKILL)
             raise
         finally:
             os.waitpid(intermediate_pid, 0)
@@ -139,7 +139,7 @@ class InitProcess:
         if not self.pid:
             return
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            os.kill(self.pid, _signal.SIGKILL)
             os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass

@@ -8,7 +8,11 @@ keyword this module does not implement, so it never guesses).  tests/test_schema
 that both agree on every valid and invalid document there.
 """
 
-from collections.abc import Callable
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing and collections.abc cost ms at every call's start
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: keywords that only annotate and never affect validity
 _ANNOTATIONS = {"$schema", "$id", "title", "description", "x-messages", "$comment", "default",

@@ -10,7 +10,6 @@ This runs on every ``create``: a valid document is confirmed by the lean checker
 only needed to explain what is wrong, or where the lean checker cannot decide.
 """
 
-import functools
 import os
 
 from ..errors import ConfigError, OCIError
@@ -70,7 +69,20 @@ def _inline_local_refs(schema: dict) -> dict:
     return walk(schema)
 
 
-@functools.lru_cache(maxsize=None)
+def _once_per_name(build):
+    """Memoizes ``build(name)`` for the process (functools.lru_cache would import
+    collections on every create's path)."""
+    built = {}
+
+    def get(name: str):
+        if name not in built:
+            built[name] = build(name)
+        return built[name]
+
+    return get
+
+
+@_once_per_name
 def _validator(name: str):
     import jsonschema
     import referencing
@@ -128,7 +140,7 @@ def _problem(error) -> str:
     return error.message
 
 
-@functools.lru_cache(maxsize=None)
+@_once_per_name
 def _quick_checker(name: str):
     from .quickcheck import Checker
 
