@@ -55,8 +55,8 @@ class Runtime:
         from .cgroups import open_manager
         from .cgroups.devices import effective_rules
         from .log import rfc3339_now
-        from .process.init import InitContext
-        from .process.parent import InitProcess, sealed_trampoline
+        from .process.attributes import InitContext, sealed_trampoline
+        from .process.parent import InitProcess
         from .security.capabilities import check_grantable, masks
 
         extra_fds = _socket_activation(bundle.config) + preserve_fds
@@ -389,9 +389,8 @@ class Runtime:
         otherwise waits and returns its exit code, forwarding the signals we get and
         relaying its terminal when it has one and no console socket was given."""
         from .cgroups import from_description
+        from .process.attributes import InitContext, sealed_trampoline
         from .process.exec import spawn
-        from .process.init import InitContext
-        from .process.parent import sealed_trampoline
 
         container = self.store.load(container_id)
         _check_exec_state(container.status(), ignore_paused)
@@ -503,13 +502,27 @@ def _terminal_signals(master: int | None) -> tuple:
 def _wait(pid: int, master: int | None) -> int:
     """Waits for our child ``pid``, relaying its terminal when we hold the pty ``master``;
     returns its exit code."""
-    from .process.parent import exit_code, wait_exit
-
     if master is None:
-        return wait_exit(pid)
+        return _wait_exit(pid)
     from .terminal import relay
 
-    return exit_code(relay(master, pid))
+    return _exit_code(relay(master, pid))
+
+
+def _wait_exit(pid: int) -> int:
+    """Waits for our child ``pid`` (the init of a foreground ``run``) and returns its exit
+    code the shell way."""
+    try:
+        _, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        raise ProcessError(f"process {pid} is not a child of this runtime") from None
+    return _exit_code(status)
+
+
+def _exit_code(status: int) -> int:
+    """A wait status as a shell reports it: the exit status, or 128+N for signal N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 def _forward_signals(pid: int, keep: tuple = ()) -> None:

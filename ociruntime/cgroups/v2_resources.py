@@ -11,7 +11,6 @@ silently, this project never ignores configuration.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
 
 from ..errors import CgroupError, ConfigError, NotSupportedError
 
@@ -19,10 +18,19 @@ PREFIX = "linux.resources"
 DEFAULT_CPU_PERIOD = 100000  # µs, the kernel's default (cgroup-v2.rst, cpu.max)
 
 
-class Write(NamedTuple):
-    file: str
-    value: str
-    field: str  # the JSON path below linux.resources, for error messages
+class Write(tuple):
+    """One file write: (file, value, field), ``field`` being the JSON path below
+    linux.resources that error messages name.  (A tuple of its own: typing.NamedTuple would
+    add milliseconds to every create on a cgroup v2 host.)"""
+
+    __slots__ = ()
+
+    def __new__(cls, file: str, value: str, field: str):
+        return tuple.__new__(cls, (file, value, field))
+
+    file = property(lambda self: self[0])
+    value = property(lambda self: self[1])
+    field = property(lambda self: self[2])
 
 
 def apply(path: str, resources: dict) -> None:

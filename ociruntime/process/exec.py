@@ -6,7 +6,7 @@ The intermediate is non-dumpable while it holds the runtime's fds; it joins the 
 cgroup, then every namespace of the container's init through ``/proc/<init>/ns`` (or, with
 no mount namespace of its own, chroots into the init's root), and forks: a joined PID
 namespace applies to children only.  The process applies the same attributes as the
-container's init (``init.become_process``) and execs ``process.args`` through the sealed
+container's init (``attributes.become_process``) and execs ``process.args`` through the sealed
 trampoline.  The runtime is a child subreaper, so the process becomes its child once the
 intermediate has exited: a foreground ``exec`` waits for it.
 
@@ -21,9 +21,9 @@ import os
 
 from .. import _shim, namespaces
 from ..errors import ConfigError, ProcessError, exec_failure
-from .init import (InitContext, become_process, exec_process, message_of, report,
-                   set_cpu_affinity, set_oom_score_adj)
-from .sync import Channel
+from .attributes import (InitContext, become_process, exec_process, set_cpu_affinity,
+                         set_oom_score_adj)
+from .sync import Channel, message_of, report
 
 
 def process_from_flags(base: dict, args: tuple, cwd: str | None, env: tuple, user: str | None,

@@ -2,42 +2,19 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 import _socket
 import _signal  # the C module: signal.py builds enums at import
 
 from .. import _shim, namespaces
-from ..errors import OCIError, ProcessError
+from ..errors import OCIError
 from ..hooks import run_hooks
 from ..idmap import detached_trees
 from ..state import INIT_SOCKET
 from ..unixaddr import at_path
-from .init import InitContext, intermediate
+from .attributes import InitContext
+from .init import intermediate
 from .sync import Channel
-
-TRAMPOLINE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ociruntime-exec")
-_SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
-
-
-def sealed_trampoline() -> int:
-    """A sealed, close-on-exec memfd copy of the exec trampoline (see csrc/exec_trampoline.c):
-    nothing in the container can ever write the file its process was started from."""
-    try:
-        source = os.open(TRAMPOLINE, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as err:
-        raise OCIError(f"{TRAMPOLINE}: {err.strerror} (is ociruntime installed correctly?)") from None
-    memfd = os.memfd_create("ociruntime-exec", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    try:
-        size = os.fstat(source).st_size
-        while os.sendfile(memfd, source, None, size) > 0:
-            pass
-        os.fchmod(memfd, 0o555)
-        fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEALS)
-    finally:
-        os.close(source)
-    return memfd
-
 
 def start_listener(state_dir: str) -> _socket.socket:
     """The socket the init waits on for ``start``.  Bound here, by the runtime: in a user
@@ -143,19 +120,3 @@ class InitProcess:
             os.waitpid(self.pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
-
-
-def wait_exit(pid: int) -> int:
-    """Waits for our child ``pid`` (the init of a foreground ``run``) and returns its exit
-    code the shell way."""
-    try:
-        _, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        raise ProcessError(f"process {pid} is not a child of this runtime") from None
-    return exit_code(status)
-
-
-def exit_code(status: int) -> int:
-    """A wait status as a shell reports it: the exit status, or 128+N for signal N."""
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code

@@ -5,6 +5,7 @@ ready: run prestart/createRuntime), ``ready`` (waiting for start), ``error``.
 parent -> init: ``go`` (the parent has the init's PID: without it, the intermediate's
 ``pid`` and the init's first message could arrive in either order), ``continue`` (the
 runtime-namespace hooks are done).
+``report`` is how a failure on the container side becomes the runtime's one-line error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import _socket
 import marshal
 
-from ..errors import ProcessError
+from ..errors import OCIError, ProcessError
 
 
 class Channel:
@@ -42,3 +43,21 @@ class Channel:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def report(channel: Channel, err: BaseException) -> None:
+    try:
+        channel.send("error", message=message_of(err))
+    except OSError:
+        pass
+
+
+def message_of(err: BaseException) -> str:
+    """The one-line message the runtime shows for ``err``."""
+    return str(err) if isinstance(err, OCIError) else _describe(err)
+
+
+def _describe(err: BaseException) -> str:
+    if isinstance(err, OSError):
+        return f"container init: {err.strerror or err}" + (f": {err.filename}" if err.filename else "")
+    return f"container init: {type(err).__name__}: {err}"
