@@ -28,8 +28,8 @@ _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_S
 
 class InitContext:
     """What the container side needs (the init, or a process ``exec`` starts), prepared by
-    the runtime before the fork.  (A plain class:
-    importing dataclasses costs more than all of ``state``.)"""
+    the runtime before the fork.  (A plain class: importing dataclasses costs more than all
+    of ``state``.)"""
 
     def __init__(self, config: dict, bundle: str, rootfs: str, state_dir: str, cgroup: Manager,
                  trampoline_fd: int, no_pivot: bool = False, no_new_keyring: bool = False,
