@@ -1,4 +1,5 @@
-"""Build and install ociruntime: the package, its cffi shim and the static exec trampoline."""
+"""Build and install ociruntime: the package, its cffi shim, the static exec trampoline and
+the compiled ``ociruntime`` launcher."""
 
 import os
 import subprocess
@@ -7,7 +8,7 @@ import sys
 from setuptools import Distribution, setup
 from setuptools.command.build_ext import build_ext
 
-build_scripts = Distribution().get_command_class("build_scripts")  # setuptools has no own one
+build_scripts = Distribution().get_command_class("build_scripts")  # newer setuptools: no module
 
 TRAMPOLINE_SOURCE = "csrc/exec_trampoline.c"
 TRAMPOLINE_NAME = "ociruntime-exec"
