@@ -510,8 +510,8 @@ def _wait(pid: int, master: int | None) -> int:
 
 
 def _wait_exit(pid: int) -> int:
-    """Waits for our child ``pid`` (the init of a foreground ``run``) and returns its exit
-    code the shell way."""
+    """Waits for our child ``pid`` (a foreground ``run``'s init, or a foreground ``exec``'s
+    process) and returns its exit code the shell way."""
     try:
         _, status = os.waitpid(pid, 0)
     except ChildProcessError:
